@@ -7,6 +7,7 @@
 // Thread safety: none; give each thread its own Rng.
 #pragma once
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 
@@ -42,7 +43,8 @@ class Rng {
   // Uniform integer in [0, n). REQUIRES: n > 0. Lemire's multiply-shift; the tiny bias
   // (n / 2^64) is irrelevant for the sizes used here.
   uint64_t Below(uint64_t n) {
-    return static_cast<uint64_t>((static_cast<unsigned __int128>(Next()) * n) >> 64);
+    __extension__ using Uint128 = unsigned __int128;  // GCC/Clang extension; -Wpedantic-safe
+    return static_cast<uint64_t>((static_cast<Uint128>(Next()) * n) >> 64);
   }
 
   // Standard normal (Box-Muller, one value per call).
@@ -62,6 +64,13 @@ class Rng {
       using std::swap;
       swap(first[i], first[j]);
     }
+  }
+
+  // The generator's full state, for checkpoints; SetState(State()) continues the sequence.
+  std::array<uint64_t, 4> State() const { return {s_[0], s_[1], s_[2], s_[3]}; }
+  void SetState(const std::array<uint64_t, 4>& s) {
+    for (int i = 0; i < 4; ++i) s_[i] = s[i];
+    if ((s_[0] | s_[1] | s_[2] | s_[3]) == 0) s_[0] = 1;  // the all-zero state is a fixed point
   }
 
   // Derives an independent stream for a sub-component (e.g. seed 42, stream "explore").

@@ -1,0 +1,95 @@
+// Router: the MESS+ core's front door. Holds the validated configuration and the selected
+// policy, checks every input, and counts what it rejects.
+//
+// Typical use (the simulator and the route stage do exactly this):
+//   auto router = Router::Create(config);            // fails on a bad configuration
+//   router->Decide({&features, tenant, task}, &d);   // which model(s) to run
+//   ... run d.run, then ...
+//   router->RecordCosts(d, costs);                   // the calls' observed costs
+//   ... later, maybe never ...
+//   router->RecordFeedback(d, features, labels);     // satisfaction labels
+//
+// Thread safety: none; one thread at a time (each route replica owns its Router).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "router/decision.h"
+#include "router/policy.h"
+#include "router/status.h"
+#include "router/zoo.h"
+
+namespace messplus::router {
+
+class Router {
+ public:
+  // InvalidArgument with every problem of the configuration, or NotFound for an unknown
+  // policy name.
+  static Result<std::unique_ptr<Router>> Create(const RouterConfig& config);
+
+  // Construct with Create(); the key keeps the constructor private to it.
+  class PassKey {
+    friend class Router;
+    PassKey() = default;
+  };
+  Router(PassKey, RouterConfig config, std::unique_ptr<Policy> policy);
+
+  Router(const Router&) = delete;
+  Router& operator=(const Router&) = delete;
+
+  const RouterConfig& config() const { return config_; }
+  const Policy& policy() const { return *policy_; }
+  size_t num_models() const { return config_.models.size(); }
+
+  // NotFound when the name is not configured.
+  Result<uint32_t> ModelIndex(std::string_view name) const;
+  Result<uint32_t> TenantIndex(std::string_view name) const;
+
+  // Stable 64-bit key of a task tag (0 for ""), the same in every process.
+  static uint64_t TaskKey(std::string_view task);
+
+  // Decides for one request. InvalidArgument (and *out untouched) when the features are
+  // missing or malformed, NotFound for an unknown tenant.
+  Status Decide(const RouteRequest& request, Decision* out);
+
+  // The observed cost of each model that ran. InvalidArgument for an unknown model, a model
+  // the decision did not run, or a negative / NaN / infinite cost; nothing is recorded then.
+  Status RecordCosts(const Decision& decision, std::span<const ModelCost> costs);
+
+  // Satisfaction labels for models the decision ran, possibly long after the decision.
+  // InvalidArgument for an unknown or not-run model or a satisfaction outside [0, 1];
+  // nothing is recorded then.
+  Status RecordFeedback(const Decision& decision, const SparseFeatures& features,
+                        std::span<const ModelLabel> labels);
+
+  // Offline replay only: the true satisfaction of the served answer, for the paper's queue
+  // over all requests (see VirtualQueue).
+  Status RecordGroundTruth(const Decision& decision, double satisfaction);
+
+  // Learning state as msgpack bytes (format messplus.router_state, version 1).
+  std::string SaveState() const;
+  // DataLoss when the bytes are not a state of this configuration (models, tenants, policy);
+  // the router is unchanged then.
+  Status LoadState(std::string_view bytes);
+
+  struct Counters {
+    uint64_t decisions = 0;
+    uint64_t rejected_requests = 0;
+    uint64_t rejected_costs = 0;
+    uint64_t rejected_feedback = 0;
+  };
+  const Counters& counters() const { return counters_; }
+
+ private:
+  Status CheckDecision(const Decision& decision) const;
+
+  const RouterConfig config_;
+  std::unique_ptr<Policy> policy_;
+  Counters counters_;
+};
+
+}  // namespace messplus::router

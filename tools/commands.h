@@ -1,0 +1,12 @@
+// The subcommands of the `messplus` binary. Each Register* adds its subcommand, options and
+// callback to the app; the callback's exit status is stored in *exit_code.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace messplus::tools {
+
+void RegisterSim(CLI::App& app, int* exit_code);
+void RegisterDemo(CLI::App& app, int* exit_code);
+
+}  // namespace messplus::tools
