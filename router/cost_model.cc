@@ -44,8 +44,10 @@ Status CostModel::Restore(const std::vector<uint64_t>& counts, const std::vector
   if (counts.size() != num_models() || sums.size() != num_models()) {
     return Status::InvalidArgument("cost state has the wrong number of models");
   }
-  for (double s : sums) {
-    if (!(s >= 0.0) || !std::isfinite(s)) return Status::InvalidArgument("bad cost sum in state");
+  for (size_t m = 0; m < sums.size(); ++m) {
+    if (!(sums[m] >= 0.0) || !std::isfinite(sums[m]) || (counts[m] == 0 && sums[m] != 0.0)) {
+      return Status::InvalidArgument("bad cost sum in state");
+    }
   }
   count_ = counts;
   sum_ = sums;

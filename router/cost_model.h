@@ -29,8 +29,8 @@ class CostModel {
   // InvalidArgument for a negative, NaN or infinite mean or a non-positive weight.
   Status SetPrior(size_t model, double mean, double weight);
 
-  // Records one observed cost of a call to `model`. InvalidArgument (no change) for an
-  // unknown model or a negative / NaN / infinite cost.
+  // Records one observed cost of a call to `model`. NotFound for an unknown model,
+  // InvalidArgument for a negative / NaN / infinite cost; no change then.
   Status Observe(size_t model, double cost);
 
   bool Known(size_t model) const { return count_[model] > 0 || prior_[model].mean >= 0.0; }

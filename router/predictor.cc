@@ -85,7 +85,7 @@ void SatisfactionPredictor::Predict(const SparseFeatures& x, std::span<double> p
 }
 
 Status SatisfactionPredictor::Update(const SparseFeatures& x, size_t model, double label,
-                                     double weight) {
+                                     double weight, double offset) {
   if (model >= num_models()) return Status::NotFound("predictor update for unknown model");
   if (!(label >= 0.0 && label <= 1.0)) {
     return Status::InvalidArgument("predictor label must be in [0, 1]");
@@ -93,10 +93,11 @@ Status SatisfactionPredictor::Update(const SparseFeatures& x, size_t model, doub
   if (!(weight >= 0.0) || !std::isfinite(weight)) {
     return Status::InvalidArgument("predictor example weight must be finite and >= 0");
   }
+  if (!std::isfinite(offset)) return Status::InvalidArgument("predictor offset must be finite");
   if (weight == 0.0) return Status::Ok();
 
   const Eigen::Index col = static_cast<Eigen::Index>(model);
-  double z = bias_[model];
+  double z = offset + bias_[model];
   for (size_t k = 0; k < x.size(); ++k) {
     if (x.index[k] < dim_) z += double(x.value[k]) * weights_(x.index[k], col);
   }
@@ -113,7 +114,9 @@ Status SatisfactionPredictor::Update(const SparseFeatures& x, size_t model, doub
     float& w = weights_(i, col);
     float& acc = accumulator_(i, col);
     const float gi = static_cast<float>(g) * x.value[k] + l2 * w;
-    acc += gi * gi;
+    const float next = acc + gi * gi;
+    if (!std::isfinite(next)) continue;  // cannot happen with bounded features; never poison
+    acc = next;
     w -= static_cast<float>(lr) * gi / std::sqrt(acc);
     touched_[i] = 1;
   }
@@ -170,10 +173,14 @@ std::string SatisfactionPredictor::Serialize() const {
   return std::string(buffer.data(), buffer.size());
 }
 
-Result<SatisfactionPredictor> SatisfactionPredictor::Deserialize(std::string_view bytes) {
+Result<SatisfactionPredictor> SatisfactionPredictor::Deserialize(std::string_view bytes,
+                                                               uint32_t expected_dim,
+                                                               size_t expected_models) {
   msgpack::object_handle handle;
   try {
-    handle = msgpack::unpack(bytes.data(), bytes.size());
+    size_t offset = 0;
+    handle = msgpack::unpack(bytes.data(), bytes.size(), offset);
+    if (offset != bytes.size()) return Corrupt("trailing bytes");
   } catch (const std::exception& e) {
     return Corrupt(std::string("not msgpack: ") + e.what());
   }
@@ -213,6 +220,13 @@ Result<SatisfactionPredictor> SatisfactionPredictor::Deserialize(std::string_vie
   if (version != kVersion) return Corrupt("unsupported version " + std::to_string(version));
   if (dim <= 0 || dim > (int64_t{1} << 26)) return Corrupt("dim out of range");
   if (models <= 0 || models > 1024) return Corrupt("model count out of range");
+  // Check the shape before allocating dim x models: a forged header must not exhaust memory.
+  if (expected_dim != 0 && static_cast<uint64_t>(dim) != expected_dim) {
+    return Corrupt("dimension differs from the configuration");
+  }
+  if (expected_models != 0 && static_cast<uint64_t>(models) != expected_models) {
+    return Corrupt("model count differs from the configuration");
+  }
   if (Status st = options.Validate(); !st.ok()) return Corrupt(st.message());
   const size_t m = static_cast<size_t>(models);
   if (bias.size() != m || bias_acc.size() != m || updates.size() != m) {

@@ -57,14 +57,21 @@ class SatisfactionPredictor {
   void Predict(const SparseFeatures& x, std::span<double> probabilities) const;
 
   // One AdaGrad step of model `model` towards `label` in [0, 1], scaled by `weight` >= 0.
-  // InvalidArgument (no change) for a bad model, label or weight.
-  Status Update(const SparseFeatures& x, size_t model, double label, double weight = 1.0);
+  // `offset` is added to the logit, so the model learns the residual over a base estimate
+  // (p = sigmoid(offset + b_m + w_m . x)). InvalidArgument (no change) for a bad model,
+  // label, weight or offset.
+  Status Update(const SparseFeatures& x, size_t model, double label, double weight = 1.0,
+                double offset = 0.0);
 
   // msgpack map: format, version, dim, models, options, bias, bias_acc, updates, and the
   // touched rows as three bin fields: rows (uint32 LE), w and g (float32 LE, rows x models).
   std::string Serialize() const;
-  // Full validation of types, sizes, ranges and finiteness; DataLoss on any mismatch.
-  static Result<SatisfactionPredictor> Deserialize(std::string_view bytes);
+  // Full validation of types, sizes, ranges and finiteness; DataLoss on any mismatch,
+  // including trailing bytes. A non-zero expected_dim / expected_models is checked before
+  // anything is allocated.
+  static Result<SatisfactionPredictor> Deserialize(std::string_view bytes,
+                                                   uint32_t expected_dim = 0,
+                                                   size_t expected_models = 0);
 
   bool operator==(const SatisfactionPredictor& other) const;
 

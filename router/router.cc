@@ -3,6 +3,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <span>
 #include <cmath>
 #include <string>
 
@@ -18,6 +19,37 @@ constexpr uint64_t kTaskSeed = 0x7461736bull;  // "task"
 
 bool Ran(const Decision& d, uint32_t model) {
   return std::find(d.run.begin(), d.run.end(), model) != d.run.end();
+}
+
+// Feature values from the hasher are at most 1 (text) or the tag value; anything beyond
+// this bound is malformed input, and would overflow the predictor's accumulators.
+constexpr float kMaxFeatureValue = 1e4f;
+
+Status CheckFeatures(const SparseFeatures& f, uint32_t dim) {
+  if (f.index.size() != f.value.size()) {
+    return Status::InvalidArgument("features malformed: index and value lengths differ");
+  }
+  for (size_t k = 0; k < f.size(); ++k) {
+    if (f.index[k] >= dim) {
+      return Status::InvalidArgument("feature index " + std::to_string(f.index[k]) +
+                                     " out of range (dimension " + std::to_string(dim) + ")");
+    }
+    if (!std::isfinite(f.value[k]) || std::fabs(f.value[k]) > kMaxFeatureValue) {
+      return Status::InvalidArgument("feature value not finite or out of range");
+    }
+  }
+  return Status::Ok();
+}
+
+// A model listed twice in one call would be counted twice.
+template <typename T>
+bool HasDuplicateModel(std::span<const T> items) {
+  for (size_t i = 0; i < items.size(); ++i) {
+    for (size_t j = i + 1; j < items.size(); ++j) {
+      if (items[i].model == items[j].model) return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace
@@ -55,18 +87,12 @@ uint64_t Router::TaskKey(std::string_view task) {
 Status Router::Decide(const RouteRequest& request, Decision* out) {
   const SparseFeatures* f = request.features;
   Status st;
-  if (f == nullptr || f->index.size() != f->value.size()) {
-    st = Status::InvalidArgument("request features missing or malformed");
+  if (f == nullptr) {
+    st = Status::InvalidArgument("request features missing");
   } else if (request.tenant >= config_.tenants.size()) {
     st = Status::NotFound("unknown tenant index " + std::to_string(request.tenant));
   } else {
-    const uint32_t dim = config_.hashing.dim();
-    for (size_t k = 0; k < f->size(); ++k) {
-      if (f->index[k] >= dim || !std::isfinite(f->value[k])) {
-        st = Status::InvalidArgument("feature index out of range or value not finite");
-        break;
-      }
-    }
+    st = CheckFeatures(*f, config_.hashing.dim());
   }
   if (!st.ok()) {
     ++counters_.rejected_requests;
@@ -93,6 +119,7 @@ Status Router::CheckDecision(const Decision& d) const {
 
 Status Router::RecordCosts(const Decision& decision, std::span<const ModelCost> costs) {
   Status st = CheckDecision(decision);
+  if (st.ok() && HasDuplicateModel(costs)) st = Status::InvalidArgument("a model's cost is given twice");
   for (size_t i = 0; st.ok() && i < costs.size(); ++i) {
     const ModelCost& c = costs[i];
     if (c.model >= num_models()) {
@@ -116,6 +143,7 @@ Status Router::RecordCosts(const Decision& decision, std::span<const ModelCost> 
 Status Router::RecordFeedback(const Decision& decision, const SparseFeatures& features,
                               std::span<const ModelLabel> labels) {
   Status st = CheckDecision(decision);
+  if (st.ok() && HasDuplicateModel(labels)) st = Status::InvalidArgument("a model's label is given twice");
   for (size_t i = 0; st.ok() && i < labels.size(); ++i) {
     const ModelLabel& l = labels[i];
     if (l.model >= num_models()) {
@@ -127,9 +155,7 @@ Status Router::RecordFeedback(const Decision& decision, const SparseFeatures& fe
       st = ValidateSatisfaction(l.satisfaction);
     }
   }
-  if (st.ok() && features.index.size() != features.value.size()) {
-    st = Status::InvalidArgument("feedback features malformed");
-  }
+  if (st.ok()) st = CheckFeatures(features, config_.hashing.dim());
   if (!st.ok()) {
     ++counters_.rejected_feedback;
     return st;
@@ -169,7 +195,9 @@ std::string Router::SaveState() const {
 Status Router::LoadState(std::string_view bytes) {
   msgpack::object_handle handle;
   try {
-    handle = msgpack::unpack(bytes.data(), bytes.size());
+    size_t offset = 0;
+    handle = msgpack::unpack(bytes.data(), bytes.size(), offset);
+    if (offset != bytes.size()) return Status::DataLoss("router state has trailing bytes");
   } catch (const std::exception& e) {
     return Status::DataLoss(std::string("router state is not msgpack: ") + e.what());
   }

@@ -56,13 +56,14 @@ class Router {
   // missing or malformed, NotFound for an unknown tenant.
   Status Decide(const RouteRequest& request, Decision* out);
 
-  // The observed cost of each model that ran. InvalidArgument for an unknown model, a model
-  // the decision did not run, or a negative / NaN / infinite cost; nothing is recorded then.
+  // The observed cost of each model that ran. NotFound for an unknown model; InvalidArgument
+  // for a model the decision did not run, a model given twice, or a negative / NaN /
+  // infinite cost; nothing is recorded then.
   Status RecordCosts(const Decision& decision, std::span<const ModelCost> costs);
 
   // Satisfaction labels for models the decision ran, possibly long after the decision.
-  // InvalidArgument for an unknown or not-run model or a satisfaction outside [0, 1];
-  // nothing is recorded then.
+  // NotFound for an unknown model; InvalidArgument for a not-run or repeated model, a
+  // satisfaction outside [0, 1] or malformed features; nothing is recorded then.
   Status RecordFeedback(const Decision& decision, const SparseFeatures& features,
                         std::span<const ModelLabel> labels);
 

@@ -9,7 +9,71 @@ namespace {
 
 bool Finite(double x) { return std::isfinite(x); }
 
+// One table drives both SetTuning and TuningValues, so they cannot disagree.
+struct TuningField {
+  const char* name;
+  double AdaptiveTuning::*number;
+  bool AdaptiveTuning::*flag;
+  int AdaptiveTuning::*integer;
+};
+
+const TuningField kTuningFields[] = {
+    {"model_prior_strength", &AdaptiveTuning::model_prior_strength, nullptr, nullptr},
+    {"task_offset_strength", &AdaptiveTuning::task_offset_strength, nullptr, nullptr},
+    {"task_prior_strength", &AdaptiveTuning::task_prior_strength, nullptr, nullptr},
+    {"monotone_z", &AdaptiveTuning::monotone_z, nullptr, nullptr},
+    {"q_reference", &AdaptiveTuning::q_reference, nullptr, nullptr},
+    {"price_optimism", &AdaptiveTuning::price_optimism, nullptr, nullptr},
+    {"price_cap", &AdaptiveTuning::price_cap, nullptr, nullptr},
+    {"backlog_scale", &AdaptiveTuning::backlog_scale, nullptr, nullptr},
+    {"queue_dither", &AdaptiveTuning::queue_dither, nullptr, nullptr},
+    {"start_backlog", &AdaptiveTuning::start_backlog, nullptr, nullptr},
+    {"buffer_labels", &AdaptiveTuning::buffer_labels, nullptr, nullptr},
+    {"margin", &AdaptiveTuning::margin, nullptr, nullptr},
+    {"margin_scale", &AdaptiveTuning::margin_scale, nullptr, nullptr},
+    {"price_integral", &AdaptiveTuning::price_integral, nullptr, nullptr},
+    {"optimism", &AdaptiveTuning::optimism, nullptr, nullptr},
+    {"optimism_labels", &AdaptiveTuning::optimism_labels, nullptr, nullptr},
+    {"optimism_start", &AdaptiveTuning::optimism_start, nullptr, nullptr},
+    {"lean_low", &AdaptiveTuning::lean_low, nullptr, nullptr},
+    {"lean_high", &AdaptiveTuning::lean_high, nullptr, nullptr},
+    {"explore_budget", &AdaptiveTuning::explore_budget, nullptr, nullptr},
+    {"explore_rate", &AdaptiveTuning::explore_rate, nullptr, nullptr},
+    {"text_gate_margin", &AdaptiveTuning::text_gate_margin, nullptr, nullptr},
+    {"text_gate_z", &AdaptiveTuning::text_gate_z, nullptr, nullptr},
+    {"text_gate_min_labels", &AdaptiveTuning::text_gate_min_labels, nullptr, nullptr},
+    {"count_pending", nullptr, &AdaptiveTuning::count_pending, nullptr},
+    {"price_refresh_labels", nullptr, nullptr, &AdaptiveTuning::price_refresh_labels},
+};
+
 }  // namespace
+
+Status SetTuning(AdaptiveTuning* tuning, std::string_view name, double value) {
+  for (const TuningField& f : kTuningFields) {
+    if (name != f.name) continue;
+    if (!std::isfinite(value)) return Status::InvalidArgument("tuning values must be finite");
+    if (f.number) tuning->*f.number = value;
+    if (f.flag) tuning->*f.flag = value != 0.0;
+    if (f.integer) tuning->*f.integer = static_cast<int>(value);
+    return Status::Ok();
+  }
+  std::string known;
+  for (const TuningField& f : kTuningFields) known += (known.empty() ? "" : ", ") + std::string(f.name);
+  return Status::NotFound("unknown adaptive setting '" + std::string(name) + "' (known: " + known +
+                          ")");
+}
+
+std::vector<std::pair<std::string, double>> TuningValues(const AdaptiveTuning& tuning) {
+  std::vector<std::pair<std::string, double>> out;
+  for (const TuningField& f : kTuningFields) {
+    double v = 0.0;
+    if (f.number) v = tuning.*f.number;
+    if (f.flag) v = (tuning.*f.flag) ? 1.0 : 0.0;
+    if (f.integer) v = tuning.*f.integer;
+    out.emplace_back(f.name, v);
+  }
+  return out;
+}
 
 Status RouterConfig::Validate() const {
   std::string problems;
@@ -50,21 +114,40 @@ Status RouterConfig::Validate() const {
   auto nonneg = [&](double x, const char* name) {
     if (!(x >= 0.0) || !Finite(x)) problem(std::string("adaptive.") + name + " must be >= 0");
   };
-  nonneg(a.model_prior_strength, "model_prior_strength");
-  nonneg(a.task_prior_strength, "task_prior_strength");
-  nonneg(a.q_start, "q_start");
+  auto positive = [&](double x, const char* name) {
+    if (!(x > 0.0) || !Finite(x)) problem(std::string("adaptive.") + name + " must be > 0");
+  };
+  positive(a.model_prior_strength, "model_prior_strength");
+  positive(a.task_offset_strength, "task_offset_strength");
+  positive(a.task_prior_strength, "task_prior_strength");
+  positive(a.q_reference, "q_reference");
+  nonneg(a.monotone_z, "monotone_z");
+  positive(a.backlog_scale, "backlog_scale");
+  nonneg(a.price_optimism, "price_optimism");
+  if (!(a.price_cap >= 1.0) || !Finite(a.price_cap)) problem("adaptive.price_cap must be >= 1");
+  nonneg(a.start_backlog, "start_backlog");
+  nonneg(a.queue_dither, "queue_dither");
+  positive(a.buffer_labels, "buffer_labels");
   nonneg(a.margin, "margin");
+  positive(a.margin_scale, "margin_scale");
   nonneg(a.optimism, "optimism");
-  nonneg(a.explore_rate, "explore_rate");
+  nonneg(a.price_integral, "price_integral");
+  positive(a.optimism_labels, "optimism_labels");
+  nonneg(a.optimism_start, "optimism_start");
   nonneg(a.text_gate_margin, "text_gate_margin");
-  nonneg(a.text_gate_min_examples, "text_gate_min_examples");
-  if (!(a.q_reference > 0.0) || !Finite(a.q_reference)) problem("adaptive.q_reference must be > 0");
-  if (!(a.margin_scale > 0.0) || !Finite(a.margin_scale)) {
-    problem("adaptive.margin_scale must be > 0");
-  }
+  nonneg(a.text_gate_z, "text_gate_z");
+  nonneg(a.text_gate_min_labels, "text_gate_min_labels");
   if (!(a.explore_budget >= 0.0 && a.explore_budget <= 1.0)) {
     problem("adaptive.explore_budget must be in [0, 1]");
   }
+  if (!(a.explore_rate >= 0.0 && a.explore_rate <= 1.0)) {
+    problem("adaptive.explore_rate must be in [0, 1]");
+  }
+  if (!(a.lean_low >= -2.0 && a.lean_low <= 2.0 && a.lean_high >= -2.0 && a.lean_high <= 2.0)) {
+    problem("adaptive.lean_low and lean_high must be in [-2, 2]");
+  }
+  if (a.margin > 0.5) problem("adaptive.margin must be <= 0.5");
+  if (a.price_refresh_labels < 1) problem("adaptive.price_refresh_labels must be >= 1");
 
   if (problems.empty()) return Status::Ok();
   return Status::InvalidArgument(problems);

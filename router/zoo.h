@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "router/feature_hasher.h"
@@ -15,7 +17,7 @@ namespace messplus::router {
 
 struct ModelSpec {
   std::string name;
-  // Optional prior for the cost per call (any unit, the same for every model); < 0: none.
+  // Optional prior for the cost per call (any unit, the same for every model); -1: none.
   double cost_prior = -1.0;
   // How many observations the prior is worth.
   double cost_prior_weight = 1.0;
@@ -26,44 +28,92 @@ struct TenantSpec {
   double alpha = 0.5;  // required long-run share of satisfied requests, in [0, 1]
 };
 
-// Settings of the `adaptive` policy (see router/adaptive_policy.h); ignored by `paper`.
+// Settings of the `adaptive` policy (see router/adaptive_policy.h and docs/policies.md);
+// ignored by `paper`. The defaults were chosen on ../shared/data and checked for stability
+// one setting at a time (docs/policies.md, "Sensitivity").
 struct AdaptiveTuning {
-  // Pseudo-observations of the prior that shrinks each model's satisfaction estimate toward
-  // the pooled mean of all models (and per-task estimates toward the model's mean).
-  double model_prior_strength = 2.0;
+  // Shrinkage, in pseudo-observations: each model's mean satisfaction toward the mean over
+  // all models; a task's difficulty offset toward 0; a model's estimate within a task toward
+  // its overall mean plus the task's offset.
+  double model_prior_strength = 10.0;
+  double task_offset_strength = 5.0;
   double task_prior_strength = 20.0;
-  // The queue level at which the policy switches between adjacent models: V is rescaled
-  // each request so that V * price == q_reference, where price is the cost of one unit of
-  // satisfaction on the cheapest mix that meets alpha. The queue starts at q_start.
+  // A dearer model's estimate below a cheaper one's is pooled with it unless the gap is
+  // significant at monotone_z standard errors (0 disables).
+  double monotone_z = 2.0;
+  // The queue's reference level: V is set each time the price is re-estimated so that the
+  // cheapest allocation meeting alpha is the one chosen when the queue stands at q_reference.
   double q_reference = 10.0;
-  double q_start = 12.0;
+  // The price solved on point estimates is capped at price_cap times the one solved on
+  // estimates raised by price_optimism standard errors (see RefreshPrices).
+  double price_optimism = 2.0;
+  double price_cap = 2.0;
+  // The queue is q_reference * exp(backlog / backlog_scale): the price doubles every
+  // 0.69 * backlog_scale units of satisfaction behind the target.
+  double backlog_scale = 5.0;
+  // Half-width of the uniform jitter added to the backlog a decision sees (see Decide).
+  double queue_dither = 2.0;
+  // Starting backlog of the queue above q_reference, in units of satisfaction: the surplus
+  // the policy builds up front so that end-of-horizon swings of the queue do not leave the
+  // average below alpha.
+  double start_backlog = 6.0;
+  // ... built up over the tenant's first buffer_labels labels (a target raised by
+  // start_backlog / buffer_labels meanwhile), once estimates are firmer than at the start.
+  double buffer_labels = 300.0;
   // Constraint tightening: the queue targets alpha + margin / sqrt(1 + n / margin_scale),
-  // n being the feedback received so far.
-  double margin = 0.02;
-  double margin_scale = 200.0;
-  // Optimism: each model's estimate is raised by optimism * standard error.
-  double optimism = 0.5;
-  // Exploration: at most explore_budget of the spend on served answers goes to extra calls;
-  // each exploration runs one extra model, sampled among those whose optimistic estimate
-  // could make them part of the cheapest mix.
+  // n being the labels received so far.
+  double margin = 0.0;
+  double margin_scale = 500.0;
+  // Integral gain: per label, the log of the price moves by price_integral * backlog /
+  // q_reference, so a persistent backlog (biased estimates) corrects the price.
+  double price_integral = 0.0;
+  // Optimism: each estimate used to serve is raised by optimism standard errors, so a
+  // model nobody has tried yet gets tried when the queue calls for better answers.
+  double optimism = 1.0;
+  // ... fading linearly to nothing once the model has optimism_labels labels on the task.
+  double optimism_labels = 50.0;
+  // ... starting once the backlog exceeds optimism_start units and growing without bound
+  // (in backlog scales) beyond, so that far behind the target every model not ruled out
+  // by the evidence is tried.
+  double optimism_start = 0.0;
+  // The bonus's sign and weight run from lean_low for the cheapest model to lean_high for
+  // the dearest: the cheaper of two models must prove itself, the dearer gets the benefit of
+  // the doubt, so errors of the estimates cost money rather than the SLA.
+  double lean_low = 0.0;
+  double lean_high = 0.0;
+  // Exploration: with probability explore_rate, and only while the spend on extra calls
+  // stays within explore_budget of the spend on served answers, one extra model runs beside
+  // the served one, chosen among those that could change decisions; the better of the two
+  // answers (by estimate) is served.
   double explore_budget = 0.05;
-  double explore_rate = 0.1;
-  // Text features steer the decision only after the predictor has beaten the per-task means
-  // on held-out feedback by at least text_gate_margin in log loss per example, over at least
-  // text_gate_min_examples examples.
+  double explore_rate = 0.25;
+  // The text model steers decisions for a model only once, on labels it had not yet seen,
+  // it has beaten the per-task estimates in log loss by text_gate_margin per label with
+  // text_gate_z standard errors to spare, over at least text_gate_min_labels labels.
   double text_gate_margin = 0.002;
-  double text_gate_min_examples = 300;
-  // Until a label arrives, a request counts in the queue at its predicted satisfaction.
+  double text_gate_z = 2.0;
+  double text_gate_min_labels = 200;
+  // Until its label arrives (or forever, if none does), a request counts in the queue at the
+  // satisfaction predicted for its served answer.
   bool count_pending = true;
+  // Labels between two re-estimations of the price.
+  int price_refresh_labels = 16;
 };
+
+// Sets one AdaptiveTuning field by name (the field names above, e.g. "start_backlog");
+// booleans take 0 or 1. NotFound for an unknown name. Used by configuration files and the
+// --tune flag of the evaluation commands.
+Status SetTuning(AdaptiveTuning* tuning, std::string_view name, double value);
+// The names SetTuning accepts, with their current values.
+std::vector<std::pair<std::string, double>> TuningValues(const AdaptiveTuning& tuning);
 
 struct RouterConfig {
   // The zoo, cheapest model first. The last model's answer is served when exploring with the
   // paper's policy.
   std::vector<ModelSpec> models;
   std::vector<TenantSpec> tenants;
-  // A name from PolicyNames(): "paper" is MESS+ as published.
-  std::string policy = "paper";
+  // A name from PolicyNames(): "adaptive" (the default) or "paper" (MESS+ as published).
+  std::string policy = "adaptive";
   double v = 1e-4;  // the paper's V: weight of cost against the queue
   double c = 0.1;   // exploration constant: p_t = min(1, c / t^(1/4))
   uint64_t seed = 42;

@@ -215,6 +215,16 @@ Result<ReplayResult> RunReplay(const Dataset& data, const ReplayOptions& options
   res.gain_auc = Auc(predicted_gain, label);
 
   res.baselines = ComputeBaselines(data, order, options.alpha, config.seed);
+  {
+    std::vector<double> mean_sat(m, 0.0), mean_cost(m, 0.0);
+    for (size_t r : order) {
+      for (size_t j = 0; j < m; ++j) {
+        mean_sat[j] += data.Score(r, j) / nn;
+        mean_cost[j] += data.Cost(r, j) / nn;
+      }
+    }
+    res.eg_expected_cost = CheapestFixedMix(mean_sat, mean_cost, options.alpha).expected_cost;
+  }
   for (const BaselineResult& b : res.baselines) {
     if (b.name == "oracle" && !b.sla_met) {
       res.warnings.push_back("alpha " + std::to_string(options.alpha) +

@@ -71,6 +71,9 @@ struct ReplayResult {
   double predictor_auc = 0.5;       // mean over models of the AUC of p_m(x) at decision time
   double gain_auc = 0.5;            // AUC of p_last - p_first for "last right, first wrong"
   std::vector<BaselineResult> baselines;
+  // Expected cost of the educated guess (the mix's cost by the true means, not sampled):
+  // the yardstick for cost ratios, free of the sampling noise of one run.
+  double eg_expected_cost = 0.0;
   std::vector<std::string> warnings;
   std::vector<TraceRow> trace;
 };

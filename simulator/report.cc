@@ -52,6 +52,7 @@ nlohmann::json ToJson(const ReplayResult& r) {
                          {"sla_met", b.sla_met}};
   }
   j["baselines"] = baselines;
+  j["eg_expected_cost"] = r.eg_expected_cost;
   j["warnings"] = r.warnings;
   return j;
 }

@@ -8,5 +8,6 @@ namespace messplus::tools {
 
 void RegisterSim(CLI::App& app, int* exit_code);
 void RegisterDemo(CLI::App& app, int* exit_code);
+void RegisterEval(CLI::App& app, int* exit_code);
 
 }  // namespace messplus::tools

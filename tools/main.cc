@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   int exit_code = 0;
   messplus::tools::RegisterDemo(app, &exit_code);
+  messplus::tools::RegisterEval(app, &exit_code);
   messplus::tools::RegisterSim(app, &exit_code);
   try {
     app.parse(argc, argv);

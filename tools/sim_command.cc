@@ -55,12 +55,17 @@ int RunSim(const SimFlags& f) {
     return 2;
   }
 
-  const simulator::ReplayOptions first = ToReplayOptions(f.router, f.alpha, f.router.seeds.front());
+  Result<simulator::ReplayOptions> first =
+      ToReplayOptions(f.router, f.alpha, f.router.seeds.front());
+  if (!first.ok()) {
+    std::fprintf(stderr, "messplus sim: %s\n", first.status().message().c_str());
+    return 2;
+  }
   const simulator::FeatureTable features =
-      simulator::HashRows(*data, first.router.hashing, first.use_task);
+      simulator::HashRows(*data, first->router.hashing, first->use_task);
   std::vector<simulator::ReplayResult> results;
   for (uint64_t seed : f.router.seeds) {
-    simulator::ReplayOptions options = ToReplayOptions(f.router, f.alpha, seed);
+    simulator::ReplayOptions options = *ToReplayOptions(f.router, f.alpha, seed);
     options.trace = !f.trace.empty();
     Result<simulator::ReplayResult> r = simulator::RunReplay(*data, options, &features);
     if (!r.ok()) {

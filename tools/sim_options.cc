@@ -27,6 +27,8 @@ void AddRouterFlags(CLI::App* cmd, RouterFlags* f) {
       ->capture_default_str();
   cmd->add_flag("--no-task", f->no_task, "do not give the row's task to the router");
   cmd->add_option("--limit", f->limit, "replay at most this many requests (0: all)");
+  cmd->add_option("--tune", f->tune,
+                  "an adaptive policy setting, name=value (repeatable; see docs/policies.md)");
   cmd->add_option("--dim-bits", f->hashing.dim_bits, "feature hashing: log2 of the dimension")
       ->capture_default_str();
   cmd->add_option("--char-ngram-max", f->hashing.char_ngram_max,
@@ -69,23 +71,38 @@ Result<simulator::LoadOptions> ToLoadOptions(const DataFlags& f) {
   o.drop_contaminated = !f.keep_contaminated;
   o.models = f.models;
   for (const std::string& kv : f.constant_costs) {
-    const size_t eq = kv.rfind('=');
-    double value = 0.0;
-    const char* begin = kv.data() + (eq == std::string::npos ? 0 : eq + 1);
-    const char* end = kv.data() + kv.size();
-    const auto parsed = std::from_chars(begin, end, value);
-    if (eq == std::string::npos || eq == 0 || parsed.ec != std::errc() || parsed.ptr != end ||
-        !std::isfinite(value) || value < 0.0) {
-      return Status::InvalidArgument("--constant-cost expects model=cost with a cost >= 0, got '" +
-                                     kv + "'");
+    Result<std::pair<std::string, double>> a = ParseAssignment(kv, "--constant-cost");
+    if (!a.ok()) return a.status();
+    if (a->second < 0.0) {
+      return Status::InvalidArgument("--constant-cost expects a cost >= 0, got '" + kv + "'");
     }
-    o.constant_costs.emplace_back(kv.substr(0, eq), value);
+    o.constant_costs.push_back(*a);
   }
   return o;
 }
 
-simulator::ReplayOptions ToReplayOptions(const RouterFlags& f, double alpha, uint64_t seed) {
+Result<std::pair<std::string, double>> ParseAssignment(const std::string& kv,
+                                                       const std::string& flag) {
+  const size_t eq = kv.rfind('=');
+  double value = 0.0;
+  const char* begin = kv.data() + (eq == std::string::npos ? 0 : eq + 1);
+  const char* end = kv.data() + kv.size();
+  const auto parsed = std::from_chars(begin, end, value);
+  if (eq == std::string::npos || eq == 0 || parsed.ec != std::errc() || parsed.ptr != end ||
+      !std::isfinite(value)) {
+    return Status::InvalidArgument(flag + " expects name=number, got '" + kv + "'");
+  }
+  return std::make_pair(kv.substr(0, eq), value);
+}
+
+Result<simulator::ReplayOptions> ToReplayOptions(const RouterFlags& f, double alpha,
+                                                 uint64_t seed) {
   simulator::ReplayOptions o;
+  for (const std::string& kv : f.tune) {
+    Result<std::pair<std::string, double>> a = ParseAssignment(kv, "--tune");
+    if (!a.ok()) return a.status();
+    MESSPLUS_RETURN_IF_ERROR(router::SetTuning(&o.router.adaptive, a->first, a->second));
+  }
   o.router.policy = f.policy;
   o.router.v = f.v;
   o.router.c = f.c;

@@ -25,6 +25,7 @@ struct RouterFlags {
   size_t limit = 0;
   router::HashingOptions hashing;
   router::PredictorOptions predictor;
+  std::vector<std::string> tune;  // adaptive settings, "name=value"
 };
 
 struct DataFlags {
@@ -42,7 +43,12 @@ void AddDataFlags(CLI::App* cmd, DataFlags* flags);
 // Parses the data flags into load options; InvalidArgument for a malformed model=value.
 Result<simulator::LoadOptions> ToLoadOptions(const DataFlags& flags);
 
-// Replay options for one seed.
-simulator::ReplayOptions ToReplayOptions(const RouterFlags& flags, double alpha, uint64_t seed);
+// Replay options for one seed. InvalidArgument for a malformed or unknown --tune.
+Result<simulator::ReplayOptions> ToReplayOptions(const RouterFlags& flags, double alpha,
+                                                 uint64_t seed);
+
+// Parses "name=value" into a number; InvalidArgument naming the flag otherwise.
+Result<std::pair<std::string, double>> ParseAssignment(const std::string& text,
+                                                       const std::string& flag);
 
 }  // namespace messplus::tools

@@ -1,0 +1,622 @@
+#include "router/adaptive_policy.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "router/state_codec.h"
+
+namespace messplus::router {
+namespace {
+
+constexpr double kMinProbability = 0.02;  // estimates are kept inside [kMin, 1 - kMin]
+constexpr double kUcbStdErrors = 2.0;     // optimism of the exploration candidate test
+constexpr double kFloorScales = 3.0;
+constexpr double kMaxBehind = 20.0;       // caps the optimism's growth, in backlog scales      // the backlog's floor, in backlog scales below 0
+constexpr double kMaxCorrection = 3.0;    // the integral corrects the price by e^+-3 at most
+// The integral starts when the starting backlog is worked off, or after this many labels
+// if it never is (the estimates are then too far off for the backlog to come down).
+constexpr double kIntegrateAfterLabels = 100.0;
+
+double Clamp01(double p) { return std::clamp(p, kMinProbability, 1.0 - kMinProbability); }
+double Logit(double p) {
+  p = Clamp01(p);
+  return std::log(p / (1.0 - p));
+}
+double LogLoss(double p, double s) {
+  p = std::clamp(p, 1e-6, 1.0 - 1e-6);
+  return -(s * std::log(p) + (1.0 - s) * std::log(1.0 - p));
+}
+
+std::vector<double> Alphas(const RouterConfig& config) {
+  std::vector<double> a;
+  for (const TenantSpec& t : config.tenants) a.push_back(t.alpha);
+  return a;
+}
+
+}  // namespace
+
+AdaptivePolicy::AdaptivePolicy(const RouterConfig& config)
+    : num_models_(config.models.size()),
+      tuning_(config.adaptive),
+      alpha_(Alphas(config)),
+      rng_(Rng::Mix(config.seed, 0x6164617074ull /* "adapt" */)),
+      state_(config, 0.0),
+      model_n_(num_models_, 0.0),
+      model_sum_(num_models_, 0.0),
+      tenants_(config.tenants.size()),
+      gates_(num_models_),
+      lean_(num_models_, 0.0) {
+  cost_order_.resize(num_models_);
+  for (size_t m = 0; m < num_models_; ++m) cost_order_[m] = m;
+  for (TenantState& t : tenants_) t.backlog = 0.0;
+  UpdateLean();
+}
+
+void AdaptivePolicy::UpdateLean() {
+  if (num_models_ < 2) return;
+  // Rank the models by cost (known costs first, cheapest first; unknown ones count as the
+  // dearest) and lean the cheapest toward pessimism, the dearest toward optimism: comparing
+  // two models, the cheaper must prove itself and the dearer gets the benefit of the doubt.
+  // Errors of the estimates then cost money, never the SLA.
+  std::vector<size_t> order(num_models_);
+  for (size_t m = 0; m < num_models_; ++m) order[m] = m;
+  std::stable_sort(order.begin(), order.end(), [this](size_t a, size_t b) {
+    const bool ka = state_.costs.Known(a), kb = state_.costs.Known(b);
+    if (ka != kb) return ka;
+    return ka && state_.costs.Estimate(a) < state_.costs.Estimate(b);
+  });
+  cost_order_ = order;
+  for (size_t r = 0; r < num_models_; ++r) {
+    lean_[order[r]] = tuning_.lean_low + (tuning_.lean_high - tuning_.lean_low) *
+                                             static_cast<double>(r) /
+                                             static_cast<double>(num_models_ - 1);
+  }
+}
+
+double AdaptivePolicy::PooledMean() const { return (all_sum_ + 1.0) / (all_n_ + 2.0); }
+
+double AdaptivePolicy::ModelMean(size_t m) const {
+  const double n0 = tuning_.model_prior_strength;
+  return (model_sum_[m] + n0 * PooledMean()) / (model_n_[m] + n0);
+}
+
+double AdaptivePolicy::TaskOffset(const TaskStats* task) const {
+  if (task == nullptr) return 0.0;
+  return task->offset_sum / (task->offset_n + tuning_.task_offset_strength);
+}
+
+double AdaptivePolicy::BaseEstimate(size_t m, const TaskStats* task) const {
+  const double prior = Clamp01(ModelMean(m) + TaskOffset(task));
+  if (task == nullptr) return prior;
+  const double k = tuning_.task_prior_strength;
+  return Clamp01((task->sum[m] + k * prior) / (task->n[m] + k));
+}
+
+double AdaptivePolicy::StdError(size_t m, const TaskStats* task, double p) const {
+  // Two-level posterior: the model's overall mean is known to within
+  // var_model = p(1-p) / (n_m + n0); the task estimate adds its own sampling error and
+  // inherits the model-level uncertainty in proportion to the weight of its prior.
+  const double var = p * (1.0 - p);
+  const double var_model = var / (model_n_[m] + tuning_.model_prior_strength);
+  if (task == nullptr) return std::sqrt(var_model);
+  const double k = tuning_.task_prior_strength;
+  const double w = k / (task->n[m] + k);
+  return std::sqrt(var / (task->n[m] + k) + w * w * var_model);
+}
+
+double AdaptivePolicy::QueueLevel(const TenantState& tenant, double jitter) const {
+  // The price rises exponentially with the backlog: a small backlog is left to the usual
+  // alternation between adjacent models, a large one calls in the dearer models at once, so
+  // the backlog cannot linger far above zero (where it would end the horizon below alpha).
+  const double x = std::clamp((tenant.backlog + tenant.pending + jitter) / tuning_.backlog_scale,
+                              -30.0, 30.0);
+  return tuning_.q_reference * std::exp(x);
+}
+
+double AdaptivePolicy::Bonus() const {
+  // UCB-style: the bonus in standard errors grows slowly with the evidence seen, so a model
+  // that was unlucky early is retried before it is written off for good.
+  return std::sqrt(std::log(2.718281828459045 + labels_));
+}
+
+void AdaptivePolicy::TaskEstimates(const TaskStats* task, std::vector<double>* p,
+                                   std::vector<double>* sd) const {
+  p->resize(num_models_);
+  sd->resize(num_models_);
+  for (size_t m = 0; m < num_models_; ++m) {
+    (*p)[m] = BaseEstimate(m, task);
+    (*sd)[m] = StdError(m, task, (*p)[m]);
+  }
+  if (tuning_.monotone_z <= 0.0 || num_models_ < 2) return;
+  // A dearer model is taken to be at least as good as a cheaper one unless the evidence says
+  // otherwise: adjacent inversions (in cost order) that are not significant at monotone_z
+  // standard errors are pooled (pool-adjacent-violators, weighted by precision). Early on,
+  // this keeps noise from ranking a small model above a large one.
+  std::vector<PavBlock>& blocks = blocks_;
+  blocks.clear();
+  for (size_t r = 0; r < num_models_; ++r) {
+    const size_t m = cost_order_[r];
+    const double w = 1.0 / std::max((*sd)[m] * (*sd)[m], 1e-9);
+    blocks.push_back({w, w * (*p)[m], r, r});
+    while (blocks.size() >= 2) {
+      PavBlock& hi = blocks.back();
+      PavBlock& lo = blocks[blocks.size() - 2];
+      const double violation = lo.sum / lo.weight - hi.sum / hi.weight;
+      if (violation <= 0.0 ||
+          violation > tuning_.monotone_z * std::sqrt(1.0 / lo.weight + 1.0 / hi.weight)) {
+        break;
+      }
+      lo.weight += hi.weight;
+      lo.sum += hi.sum;
+      lo.last = hi.last;
+      blocks.pop_back();
+    }
+  }
+  for (const PavBlock& b : blocks) {
+    for (size_t r = b.first; r <= b.last; ++r) (*p)[cost_order_[r]] = b.sum / b.weight;
+  }
+}
+
+double AdaptivePolicy::Target(uint32_t tenant) const {
+  return std::min(1.0, alpha_[tenant] +
+                           tuning_.margin / std::sqrt(1.0 + labels_ / tuning_.margin_scale));
+}
+
+AdaptivePolicy::TaskStats& AdaptivePolicy::TaskFor(uint64_t task_key) {
+  auto [it, inserted] = tasks_.try_emplace(task_key);
+  if (inserted) {
+    it->second.n.assign(num_models_, 0.0);
+    it->second.sum.assign(num_models_, 0.0);
+  }
+  return it->second;
+}
+
+const AdaptivePolicy::TaskStats* AdaptivePolicy::FindTask(uint64_t task_key) const {
+  auto it = tasks_.find(task_key);
+  return it == tasks_.end() ? nullptr : &it->second;
+}
+
+double AdaptivePolicy::Estimate(size_t model, uint64_t task_key) const {
+  std::vector<double> p, sd;
+  TaskEstimates(FindTask(task_key), &p, &sd);
+  return p[model];
+}
+
+void AdaptivePolicy::Decide(const RouteRequest& request, uint64_t task_key, Decision* out) {
+  const size_t m_count = num_models_;
+  const uint64_t t = ++state_.decisions;
+  const TaskStats* task = FindTask(task_key);
+  const TenantState& tenant = tenants_[request.tenant];
+
+  out->t = t;
+  out->tenant = request.tenant;
+  out->task_key = task_key;
+  out->p.resize(m_count);
+  out->score.resize(m_count);
+  out->cost_estimate.resize(m_count);
+  out->run_probability.assign(m_count, 0.0);
+  tilde_.resize(m_count);
+  sd_.resize(m_count);
+
+  bool any_gate = false;
+  for (const Gate& g : gates_) any_gate = any_gate || g.open;
+  if (any_gate) {
+    logits_.resize(m_count);
+    state_.predictor.PredictLogits(*request.features, logits_);
+  }
+
+  const double target = Target(request.tenant);
+  // Optimism grows with the backlog: on target the estimates are used as they are; behind
+  // it, the policy looks for a model that could catch up, giving each the benefit of its
+  // uncertainty, so a model written off after an unlucky start is retried.
+  const double behind = std::clamp(
+      (tenant.backlog + tenant.pending - tuning_.optimism_start) / tuning_.backlog_scale, 0.0,
+      kMaxBehind);
+  const double bonus = Bonus();
+  // Dithering: the backlog the decision sees is jittered by a uniform draw in
+  // [-queue_dither, queue_dither]. Near a switching point the choice between two models is
+  // then random, with a probability that moves smoothly with the backlog, instead of flipping
+  // on every label. Without it, a model is dropped right after each failure and picked up
+  // after each success of another, so the labels it collects are biased low (the negative
+  // bias of adaptively collected data), most for models right at the SLA's edge.
+  const double jitter =
+      tuning_.queue_dither > 0.0 ? tuning_.queue_dither * (2.0 * rng_.Uniform() - 1.0) : 0.0;
+  const double q = QueueLevel(tenant, jitter);
+  const double v = tuning_.q_reference / (tenant.price * std::exp(tenant.correction));
+  TaskEstimates(task, &base_, &sd_);
+  for (size_t m = 0; m < m_count; ++m) {
+    double p = base_[m];
+    if (any_gate && gates_[m].open) p = Clamp01(1.0 / (1.0 + std::exp(-(Logit(p) + logits_[m]))));
+    out->p[m] = p;
+    tilde_[m] = std::clamp(p + bonus * lean_[m] * sd_[m], 0.0, 1.0);
+    out->cost_estimate[m] = state_.costs.Estimate(m);
+    out->score[m] = v * out->cost_estimate[m] + q * (target - tilde_[m]);
+  }
+  uint32_t exploit = CommonState::ArgminScore(out->score, out->cost_estimate);
+  // Behind the target, models dearer than that choice get the benefit of their uncertainty
+  // (in proportion to how far behind): the one way a model written off after an unlucky
+  // start gets retried. Cheaper models never do, since believing a cheap model better than
+  // it is would only dig the backlog deeper.
+  if (behind > 0.0 && tuning_.optimism > 0.0) {
+    const double chosen_cost = out->cost_estimate[exploit];
+    for (size_t m = 0; m < m_count; ++m) {
+      if (out->cost_estimate[m] <= chosen_cost) continue;
+      // The benefit of the doubt fades as the model's labels on this task accumulate: a
+      // well-measured model is judged on its measurements.
+      const double n = task == nullptr ? 0.0 : task->n[m];
+      const double doubt = std::max(0.0, 1.0 - n / tuning_.optimism_labels);
+      tilde_[m] =
+          std::min(1.0, tilde_[m] + bonus * tuning_.optimism * behind * doubt * sd_[m]);
+      out->score[m] = v * out->cost_estimate[m] + q * (target - tilde_[m]);
+    }
+    exploit = CommonState::ArgminScore(out->score, out->cost_estimate);
+  }
+
+  out->q = q;
+  out->v = v;
+  out->alpha = target;
+  out->alpha_unreachable = tenant.unreachable;
+  out->served = exploit;
+  out->run.assign(1, exploit);
+  out->explore = false;
+  out->explore_probability = 0.0;
+  out->run_probability[exploit] = 1.0;
+
+  // Exploration: one extra model that could beat the choice under optimistic estimates.
+  if (tuning_.explore_rate > 0.0 && tuning_.explore_budget > 0.0 && m_count > 1) {
+    const double budget = tuning_.explore_budget * serve_spend_ - explore_spend_;
+    weights_.assign(m_count, 0.0);
+    double total = 0.0;
+    for (size_t m = 0; m < m_count; ++m) {
+      if (m == exploit || !state_.costs.Known(m)) continue;
+      const double cost = out->cost_estimate[m];
+      if (cost > budget) continue;
+      const double ucb = std::min(1.0, out->p[m] + kUcbStdErrors * sd_[m]);
+      const double optimistic_score = v * cost + q * (target - ucb);
+      if (optimistic_score >= out->score[exploit]) continue;
+      // How much better than the choice the model could be: the labels most likely to
+      // change decisions are bought first.
+      weights_[m] = out->score[exploit] - optimistic_score;
+      total += weights_[m];
+    }
+    if (total > 0.0) {
+      out->explore_probability = tuning_.explore_rate;
+      for (size_t m = 0; m < m_count; ++m) {
+        if (weights_[m] > 0.0) out->run_probability[m] = tuning_.explore_rate * weights_[m] / total;
+      }
+      if (rng_.Uniform() < tuning_.explore_rate) {
+        double u = rng_.Uniform() * total;
+        size_t extra = m_count;
+        for (size_t m = 0; m < m_count; ++m) {
+          if (weights_[m] <= 0.0) continue;
+          extra = m;
+          if (u < weights_[m]) break;
+          u -= weights_[m];
+        }
+        if (extra < m_count) {
+          out->explore = true;
+          // Both answers are paid for; serve the one expected to satisfy more.
+          const bool extra_better = out->p[extra] > out->p[exploit];
+          out->served = static_cast<uint32_t>(extra_better ? extra : exploit);
+          out->run = {out->served, static_cast<uint32_t>(extra_better ? exploit : extra)};
+        }
+      }
+    }
+  }
+}
+
+void AdaptivePolicy::OnCosts(const Decision& decision, std::span<const ModelCost> costs) {
+  for (const ModelCost& c : costs) {
+    (void)state_.costs.Observe(c.model, c.cost);
+    if (c.model == decision.served) {
+      serve_spend_ += c.cost;
+    } else {
+      explore_spend_ += c.cost;
+    }
+  }
+  TaskFor(decision.task_key).requests += 1.0;
+  if (tuning_.count_pending) {
+    tenants_[decision.tenant].pending += decision.alpha - decision.p[decision.served];
+  }
+}
+
+void AdaptivePolicy::OnFeedback(const Decision& decision, const SparseFeatures& features,
+                                std::span<const ModelLabel> labels) {
+  TaskStats& task = TaskFor(decision.task_key);
+  logits_.resize(num_models_);
+  state_.predictor.PredictLogits(features, logits_);
+  TaskEstimates(&task, &base_, &sd_);  // before this feedback's labels
+  for (const ModelLabel& l : labels) {
+    const size_t m = l.model;
+    const double s = l.satisfaction;
+    const double base = base_[m];
+
+    // Text gate: score the text model on a label it has not seen yet.
+    const double with_text = 1.0 / (1.0 + std::exp(-(Logit(base) + logits_[m])));
+    const double gain = LogLoss(base, s) - LogLoss(with_text, s);
+    Gate& gate = gates_[m];
+    gate.n += 1.0;
+    gate.sum += gain;
+    gate.sum_sq += gain * gain;
+    if (gate.n >= tuning_.text_gate_min_labels) {
+      const double mean = gate.sum / gate.n;
+      const double var = std::max(0.0, gate.sum_sq / gate.n - mean * mean);
+      gate.open = mean - tuning_.text_gate_z * std::sqrt(var / gate.n) > tuning_.text_gate_margin;
+    }
+    (void)state_.predictor.Update(features, m, s, 1.0, Logit(base));
+
+    task.offset_sum += s - ModelMean(m);
+    task.offset_n += 1.0;
+    task.n[m] += 1.0;
+    task.sum[m] += s;
+    model_n_[m] += 1.0;
+    model_sum_[m] += s;
+    all_n_ += 1.0;
+    all_sum_ += s;
+    labels_ += 1.0;
+
+    if (m == decision.served) {
+      TenantState& tenant = tenants_[decision.tenant];
+      // The safety buffer (start_backlog units of surplus) is built over the first
+      // buffer_labels labels of the tenant, while estimates firm up, rather than at once.
+      double buffer = 0.0;
+      if (tenant.labels < tuning_.buffer_labels) {
+        buffer = tuning_.start_backlog / tuning_.buffer_labels;
+      }
+      tenant.labels += 1.0;
+      tenant.backlog = std::max(-kFloorScales * tuning_.backlog_scale,
+                                tenant.backlog + decision.alpha - s + buffer);
+      // Integral action: a backlog that persists means the estimated price is off; correct
+      // it, so the queue settles at q_reference whatever the estimates' bias. It starts once
+      // the starting backlog has been worked off (that surplus is wanted, not an error).
+      if (tenant.backlog <= 0.0 || labels_ >= kIntegrateAfterLabels) tenant.integrating = true;
+      if (tenant.integrating) {
+        tenant.correction = std::clamp(
+            tenant.correction + tuning_.price_integral * tenant.backlog / tuning_.q_reference,
+            -kMaxCorrection, kMaxCorrection);
+      }
+      if (tuning_.count_pending) tenant.pending -= decision.alpha - decision.p[decision.served];
+      (void)state_.queues[decision.tenant].UpdateTracked(s);
+    }
+  }
+  if (++labels_since_refresh_ >= tuning_.price_refresh_labels) {
+    labels_since_refresh_ = 0;
+    RefreshPrices();
+  }
+}
+
+void AdaptivePolicy::OnGroundTruth(const Decision& decision, double satisfaction) {
+  (void)state_.queues[decision.tenant].UpdateAll(satisfaction);
+}
+
+void AdaptivePolicy::BuildFrontier(double z, const std::vector<size_t>& known,
+                                   Frontier* out) const {
+  // Every task's efficient frontier: its cheapest model, then the steps of steepest
+  // satisfaction per cost, weighted by the task's share of the traffic.
+  out->steps.clear();
+  out->base = 0.0;
+  double total_requests = 0.0;
+  for (const auto& [key, task] : tasks_) total_requests += task.requests;
+  if (total_requests <= 0.0) return;
+  std::vector<double> p(num_models_), base, sd;
+  for (const auto& [key, task] : tasks_) {
+    if (task.requests <= 0.0) continue;
+    const double f = task.requests / total_requests;
+    TaskEstimates(&task, &base, &sd);
+    for (size_t m : known) p[m] = std::clamp(base[m] + z * sd[m], 0.0, 1.0);
+    size_t at = known[0];
+    for (size_t m : known) {
+      const double cm = state_.costs.Estimate(m), ca = state_.costs.Estimate(at);
+      if (cm < ca || (cm == ca && p[m] > p[at])) at = m;
+    }
+    out->base += f * p[at];
+    while (true) {
+      double best_slope = 0.0;
+      size_t next = num_models_;
+      for (size_t m : known) {
+        const double dp = p[m] - p[at];
+        const double dc = state_.costs.Estimate(m) - state_.costs.Estimate(at);
+        if (dp <= 0.0 || dc < 0.0) continue;
+        const double slope = dc == 0.0 ? std::numeric_limits<double>::infinity() : dp / dc;
+        if (slope > best_slope) {
+          best_slope = slope;
+          next = m;
+        }
+      }
+      if (next == num_models_) break;
+      out->steps.push_back({1.0 / best_slope, f * (p[next] - p[at])});
+      at = next;
+    }
+  }
+  std::sort(out->steps.begin(), out->steps.end(),
+            [](const FrontierStep& a, const FrontierStep& b) { return a.price < b.price; });
+}
+
+double AdaptivePolicy::PriceFor(const Frontier& frontier, double target, double dearest,
+                                bool* reached) {
+  // The price of the cheapest allocation meeting the target: buy the frontier steps in
+  // order of price until the weighted satisfaction reaches it.
+  double smallest_positive = 0.0, largest = 0.0;
+  for (const FrontierStep& s : frontier.steps) {
+    if (s.price > 0.0 && smallest_positive == 0.0) smallest_positive = s.price;
+    largest = std::max(largest, s.price);
+  }
+  *reached = frontier.base >= target;
+  if (*reached) {
+    // The cheapest models meet the target on these estimates: price the first step, so
+    // that a backlog above zero buys it if they do not in fact.
+    return smallest_positive;
+  }
+  double s = frontier.base;
+  for (const FrontierStep& step : frontier.steps) {
+    s += step.gain;
+    if (s >= target) {
+      *reached = true;
+      return step.price;
+    }
+  }
+  // Out of reach: satisfaction is worth any cost (a hundredth of it pays for the dearest
+  // model), so the most satisfying model is chosen.
+  return std::max(2.0 * largest, 100.0 * dearest);
+}
+
+void AdaptivePolicy::RefreshPrices() {
+  UpdateLean();
+  std::vector<size_t> known;
+  double dearest = 0.0;
+  for (size_t m = 0; m < num_models_; ++m) {
+    if (state_.costs.Known(m)) {
+      known.push_back(m);
+      dearest = std::max(dearest, state_.costs.Estimate(m));
+    }
+  }
+  if (known.size() < 2) return;
+  // Two allocations: on the point estimates, and on estimates raised by price_optimism
+  // standard errors (what the evidence does not rule out). The point estimates set the
+  // price, but never above price_cap times the optimistic one: a cheap allocation that may
+  // still suffice is tried at a moderate price, and the queue (exponential in the backlog)
+  // escalates if it does not.
+  BuildFrontier(0.0, known, &frontier_point_);
+  BuildFrontier(tuning_.price_optimism, known, &frontier_optimistic_);
+  if (frontier_point_.steps.empty() && frontier_point_.base <= 0.0) return;
+  for (uint32_t j = 0; j < tenants_.size(); ++j) {
+    TenantState& tenant = tenants_[j];
+    const double target = Target(j);
+    bool reached_point = false, reached_optimistic = false;
+    double price = PriceFor(frontier_point_, target, dearest, &reached_point);
+    const double optimistic = PriceFor(frontier_optimistic_, target, dearest, &reached_optimistic);
+    if (reached_optimistic && optimistic > 0.0) {
+      price = std::min(price, tuning_.price_cap * optimistic);
+    }
+    tenant.unreachable = !reached_optimistic && all_n_ >= 100.0;
+    if (price > 0.0 && std::isfinite(price)) tenant.price = price;
+  }
+}
+
+void AdaptivePolicy::SaveLearningState(Packer* pk) const {
+  pk->pack_map(11);
+  pk->pack("common");
+  state_.Save(pk);
+  pk->pack("model_n");
+  pk->pack(model_n_);
+  pk->pack("model_sum");
+  pk->pack(model_sum_);
+  pk->pack("all");
+  pk->pack(std::vector<double>{all_n_, all_sum_, labels_});
+  pk->pack("spend");
+  pk->pack(std::vector<double>{serve_spend_, explore_spend_});
+  pk->pack("refresh");
+  pk->pack(labels_since_refresh_);
+  pk->pack("tasks");
+  pk->pack_array(static_cast<uint32_t>(tasks_.size()));
+  for (const auto& [key, task] : tasks_) {
+    pk->pack_array(6);
+    pk->pack(key);
+    pk->pack(task.n);
+    pk->pack(task.sum);
+    pk->pack(task.offset_sum);
+    pk->pack(task.offset_n);
+    pk->pack(task.requests);
+  }
+  pk->pack("tenants");
+  pk->pack_array(static_cast<uint32_t>(tenants_.size()));
+  for (const TenantState& t : tenants_) {
+    pk->pack_array(7);
+    pk->pack(t.labels);
+    pk->pack(t.backlog);
+    pk->pack(t.pending);
+    pk->pack(t.price);
+    pk->pack(t.unreachable);
+    pk->pack(t.correction);
+    pk->pack(t.integrating);
+  }
+  pk->pack("gates");
+  pk->pack_array(static_cast<uint32_t>(gates_.size()));
+  for (const Gate& g : gates_) {
+    pk->pack_array(4);
+    pk->pack(g.n);
+    pk->pack(g.sum);
+    pk->pack(g.sum_sq);
+    pk->pack(g.open);
+  }
+  pk->pack("rng");
+  pk->pack(rng_.State());
+  pk->pack("version");
+  pk->pack(1);
+}
+
+Status AdaptivePolicy::LoadLearningState(const msgpack::object& object) {
+  Result<StateMap> map = StateMap::Of(object, "adaptive policy state");
+  if (!map.ok()) return map.status();
+  const msgpack::object* common = map->Find("common");
+  if (common == nullptr) return Status::DataLoss("adaptive policy state: common state missing");
+
+  std::vector<double> model_n, model_sum, all, spend;
+  int refresh = 0;
+  using TaskRow = std::tuple<uint64_t, std::vector<double>, std::vector<double>, double, double,
+                             double>;
+  std::vector<TaskRow> tasks;
+  std::vector<std::tuple<double, double, double, double, bool, double, bool>> tenants;
+  std::vector<std::tuple<double, double, double, bool>> gates;
+  std::array<uint64_t, 4> rng{};
+  MESSPLUS_RETURN_IF_ERROR(map->Get("model_n", &model_n));
+  MESSPLUS_RETURN_IF_ERROR(map->Get("model_sum", &model_sum));
+  MESSPLUS_RETURN_IF_ERROR(map->Get("all", &all));
+  MESSPLUS_RETURN_IF_ERROR(map->Get("spend", &spend));
+  MESSPLUS_RETURN_IF_ERROR(map->Get("refresh", &refresh));
+  MESSPLUS_RETURN_IF_ERROR(map->Get("tasks", &tasks));
+  MESSPLUS_RETURN_IF_ERROR(map->Get("tenants", &tenants));
+  MESSPLUS_RETURN_IF_ERROR(map->Get("gates", &gates));
+  MESSPLUS_RETURN_IF_ERROR(map->Get("rng", &rng));
+  auto finite = [](const std::vector<double>& v) {
+    return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); });
+  };
+  if (model_n.size() != num_models_ || model_sum.size() != num_models_ || all.size() != 3 ||
+      spend.size() != 2 || tenants.size() != tenants_.size() || gates.size() != gates_.size() ||
+      !finite(model_n) || !finite(model_sum) || !finite(all) || !finite(spend)) {
+    return Status::DataLoss("adaptive policy state does not match the configuration");
+  }
+  std::unordered_map<uint64_t, TaskStats> restored_tasks;
+  for (auto& [key, n, sum, off_sum, off_n, requests] : tasks) {
+    if (n.size() != num_models_ || sum.size() != num_models_ || !finite(n) || !finite(sum)) {
+      return Status::DataLoss("adaptive policy state: bad task entry");
+    }
+    restored_tasks[key] = TaskStats{n, sum, off_sum, off_n, requests};
+  }
+  CommonState restored_common = state_;
+  MESSPLUS_RETURN_IF_ERROR(restored_common.Load(*common));
+
+  state_ = std::move(restored_common);
+  model_n_ = model_n;
+  model_sum_ = model_sum;
+  all_n_ = all[0];
+  all_sum_ = all[1];
+  labels_ = all[2];
+  serve_spend_ = spend[0];
+  explore_spend_ = spend[1];
+  labels_since_refresh_ = refresh;
+  tasks_ = std::move(restored_tasks);
+  for (size_t j = 0; j < tenants_.size(); ++j) {
+    auto [labels, backlog, pending, price, unreachable, correction, integrating] = tenants[j];
+    if (!std::isfinite(labels) || !std::isfinite(backlog) || !std::isfinite(pending) || !std::isfinite(price) ||
+        !std::isfinite(correction)) {
+      return Status::DataLoss("adaptive policy state: non-finite tenant state");
+    }
+    tenants_[j] = TenantState{labels,
+                              backlog,
+                              pending,
+                              price > 0.0 ? price : 1.0,
+                              unreachable,
+                              std::clamp(correction, -kMaxCorrection, kMaxCorrection),
+                              integrating};
+  }
+  for (size_t m = 0; m < gates_.size(); ++m) {
+    auto [n, sum, sum_sq, open] = gates[m];
+    gates_[m] = Gate{n, sum, sum_sq, open};
+  }
+  rng_.SetState(rng);
+  return Status::Ok();
+}
+
+}  // namespace messplus::router

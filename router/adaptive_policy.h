@@ -1,0 +1,147 @@
+// AdaptivePolicy ("adaptive", the default): MESS+'s queue-and-price decision rule, fed with
+// estimates that are honest about what the feedback has shown. docs/policies.md has the
+// measurements behind each part. For request x of task k and tenant j:
+//
+//   1. Estimates. Every label (the served answer's, and the extra answer's when exploring)
+//      updates counts per model and per (task, model). A model's mean is shrunk toward the
+//      mean over all models; a task's difficulty offset toward 0; the (task, model) estimate
+//      toward model mean + task offset. With no per-request signal the policy therefore
+//      becomes the cheapest mix per task instead of following noise.
+//   2. Text. A hashed n-gram logistic model learns each model's residual over those
+//      estimates. It steers a model's estimate only after it has beaten the estimates, in log
+//      loss on labels it had not seen yet, with a margin and z standard errors to spare
+//      (the text gate); until then the estimate ignores the text.
+//   3. Price. Every few labels, the cheapest allocation of models per task that meets the
+//      target (alpha plus a shrinking margin) is solved from the estimates and task
+//      frequencies; its marginal price lambda (cost per unit of satisfaction) sets
+//      V = q_reference / lambda, so the allocation is what the rule picks at Q = q_reference.
+//   4. Queue. Q = max(0, q_reference + B + P): B is the backlog moved by arrived labels
+//      (B <- max(-q_reference, B + target - s), starting at start_backlog), P the predicted
+//      shortfall of requests whose label has not arrived (yet, or ever).
+//   5. Decision. argmin_m V*E_m + Q*(target - p_m(x)), p_m raised by `optimism` standard
+//      errors, ties to the cheaper model. Models whose cost is still unknown look free, so
+//      each is tried once.
+//   6. Exploration. With probability explore_rate, one extra model runs beside the chosen one
+//      if it could beat it under optimistic estimates and the extra spend stays within
+//      explore_budget of the spend on served answers (guarantee: extra spend <= budget *
+//      served spend + one call of the most expensive model). The better answer is served.
+//
+// Thread safety: none.
+#pragma once
+
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "router/common_state.h"
+#include "router/policy.h"
+#include "router/rng.h"
+
+namespace messplus::router {
+
+class AdaptivePolicy final : public Policy {
+ public:
+  explicit AdaptivePolicy(const RouterConfig& config);
+
+  std::string_view name() const override { return "adaptive"; }
+  void Decide(const RouteRequest& request, uint64_t task_key, Decision* out) override;
+  void OnCosts(const Decision& decision, std::span<const ModelCost> costs) override;
+  void OnFeedback(const Decision& decision, const SparseFeatures& features,
+                  std::span<const ModelLabel> labels) override;
+  void OnGroundTruth(const Decision& decision, double satisfaction) override;
+
+  const VirtualQueue& queue(uint32_t tenant) const override { return state_.queues[tenant]; }
+  const CostModel& costs() const override { return state_.costs; }
+  const SatisfactionPredictor& predictor() const override { return state_.predictor; }
+
+  void SaveLearningState(Packer* packer) const override;
+  Status LoadLearningState(const msgpack::object& state) override;
+
+  // Introspection (metrics, tests).
+  double price(uint32_t tenant) const { return tenants_[tenant].price; }
+  double backlog(uint32_t tenant) const { return tenants_[tenant].backlog; }
+  double pending(uint32_t tenant) const { return tenants_[tenant].pending; }
+  bool text_gate_open(size_t model) const { return gates_[model].open; }
+  double serve_spend() const { return serve_spend_; }
+  double explore_spend() const { return explore_spend_; }
+  // The shrunk estimate of a model's satisfaction on a task (no text), as decisions use it.
+  double Estimate(size_t model, uint64_t task_key) const;
+
+ private:
+  struct TaskStats {
+    std::vector<double> n;    // labels per model
+    std::vector<double> sum;  // satisfaction per model
+    double offset_sum = 0.0;  // sum of (s - model mean) over the task's labels
+    double offset_n = 0.0;
+    double requests = 0.0;    // outcomes seen, for the task frequencies
+  };
+  struct TenantState {
+    double labels = 0.0;  // served labels received
+    double backlog = 0.0;
+    double pending = 0.0;
+    double price = 1.0;  // lambda: cost per unit of satisfaction at the allocation
+    bool unreachable = false;
+    double correction = 0.0;   // log of the integral correction of the price
+    bool integrating = false;  // set once the starting backlog has been worked off
+  };
+  struct Gate {
+    double n = 0.0, sum = 0.0, sum_sq = 0.0;  // log-loss gains of text over the estimates
+    bool open = false;
+  };
+
+  double PooledMean() const;
+  double ModelMean(size_t m) const;
+  double TaskOffset(const TaskStats* task) const;
+  // Shrunk (task, model) estimate and its standard error.
+  double BaseEstimate(size_t m, const TaskStats* task) const;
+  double StdError(size_t m, const TaskStats* task, double p) const;
+  // Estimates of every model on a task with their standard errors, after the monotone
+  // smoothing in cost order.
+  void TaskEstimates(const TaskStats* task, std::vector<double>* p, std::vector<double>* sd) const;
+  double Target(uint32_t tenant) const;
+  double Bonus() const;
+  double QueueLevel(const TenantState& tenant, double jitter = 0.0) const;
+  struct FrontierStep {
+    double price;  // cost per unit of satisfaction of the step
+    double gain;   // satisfaction gained, weighted by the task's share of traffic
+  };
+  struct Frontier {
+    std::vector<FrontierStep> steps;  // by price, cheapest first
+    double base = 0.0;                // weighted satisfaction of the cheapest models
+  };
+  void BuildFrontier(double z, const std::vector<size_t>& known, Frontier* out) const;
+  static double PriceFor(const Frontier& frontier, double target, double dearest, bool* reached);
+  void RefreshPrices();
+  void UpdateLean();
+  TaskStats& TaskFor(uint64_t task_key);
+  const TaskStats* FindTask(uint64_t task_key) const;
+
+  const size_t num_models_;
+  const AdaptiveTuning tuning_;
+  const std::vector<double> alpha_;  // per tenant
+  Rng rng_;
+  CommonState state_;
+
+  std::vector<double> model_n_, model_sum_;
+  double all_n_ = 0.0, all_sum_ = 0.0;
+  std::unordered_map<uint64_t, TaskStats> tasks_;
+  std::vector<TenantState> tenants_;
+  std::vector<Gate> gates_;
+  double serve_spend_ = 0.0, explore_spend_ = 0.0;
+  double labels_ = 0.0;
+  int labels_since_refresh_ = 0;
+  // Per model, in [-1, 1]: the sign and weight of the optimism bonus (see UpdateLean).
+  std::vector<double> lean_;
+  std::vector<size_t> cost_order_;  // models by cost estimate, cheapest first
+
+  // Scratch for Decide/OnFeedback (no allocation per request once sized).
+  std::vector<double> base_, tilde_, sd_, logits_, weights_;
+  struct PavBlock {
+    double weight, sum;
+    size_t first, last;  // positions in cost_order_
+  };
+  mutable std::vector<PavBlock> blocks_;  // scratch of TaskEstimates
+  Frontier frontier_point_, frontier_optimistic_;
+};
+
+}  // namespace messplus::router
