@@ -109,9 +109,9 @@ double AdaptivePolicy::QueueLevel(const TenantState& tenant, double jitter) cons
   // The price rises exponentially with the backlog: a small backlog is left to the usual
   // alternation between adjacent models, a large one calls in the dearer models at once, so
   // the backlog cannot linger far above zero (where it would end the horizon below alpha).
-  const double x = std::clamp((tenant.backlog + tenant.pending + jitter) / tuning_.backlog_scale,
-                              -30.0, 30.0);
-  return tuning_.q_reference * std::exp(x);
+  const double b = tenant.backlog + tenant.pending + jitter;
+  if (!tuning_.exponential_queue) return std::max(0.0, tuning_.q_reference + b);
+  return tuning_.q_reference * std::exp(std::clamp(b / tuning_.backlog_scale, -30.0, 30.0));
 }
 
 double AdaptivePolicy::Bonus() const {
@@ -258,6 +258,7 @@ void AdaptivePolicy::Decide(const RouteRequest& request, uint64_t task_key, Deci
   out->alpha = target;
   out->alpha_unreachable = tenant.unreachable;
   out->served = exploit;
+  out->chosen = exploit;
   out->run.assign(1, exploit);
   out->explore = false;
   out->explore_probability = 0.0;
@@ -307,9 +308,11 @@ void AdaptivePolicy::Decide(const RouteRequest& request, uint64_t task_key, Deci
 }
 
 void AdaptivePolicy::OnCosts(const Decision& decision, std::span<const ModelCost> costs) {
+  ++state_.outcomes;
   for (const ModelCost& c : costs) {
     (void)state_.costs.Observe(c.model, c.cost);
-    if (c.model == decision.served) {
+    // The rule's choice would have been paid for anyway; anything else is exploration.
+    if (c.model == decision.chosen) {
       serve_spend_ += c.cost;
     } else {
       explore_spend_ += c.cost;
@@ -390,10 +393,11 @@ void AdaptivePolicy::OnGroundTruth(const Decision& decision, double satisfaction
   (void)state_.queues[decision.tenant].UpdateAll(satisfaction);
 }
 
-void AdaptivePolicy::BuildFrontier(double z, const std::vector<size_t>& known,
+void AdaptivePolicy::BuildFrontier(Rng* noise, const std::vector<size_t>& known,
                                    Frontier* out) const {
   // Every task's efficient frontier: its cheapest model, then the steps of steepest
-  // satisfaction per cost, weighted by the task's share of the traffic.
+  // satisfaction per cost, weighted by the task's share of the traffic. With `noise`, each
+  // estimate is replaced by a draw from its (normal) posterior.
   out->steps.clear();
   out->base = 0.0;
   double total_requests = 0.0;
@@ -404,7 +408,10 @@ void AdaptivePolicy::BuildFrontier(double z, const std::vector<size_t>& known,
     if (task.requests <= 0.0) continue;
     const double f = task.requests / total_requests;
     TaskEstimates(&task, &base, &sd);
-    for (size_t m : known) p[m] = std::clamp(base[m] + z * sd[m], 0.0, 1.0);
+    for (size_t m : known) {
+      p[m] = noise == nullptr ? base[m]
+                              : std::clamp(base[m] + sd[m] * noise->Normal(), 0.0, 1.0);
+    }
     size_t at = known[0];
     for (size_t m : known) {
       const double cm = state_.costs.Estimate(m), ca = state_.costs.Estimate(at);
@@ -472,30 +479,36 @@ void AdaptivePolicy::RefreshPrices() {
     }
   }
   if (known.size() < 2) return;
-  // Two allocations: on the point estimates, and on estimates raised by price_optimism
-  // standard errors (what the evidence does not rule out). The point estimates set the
-  // price, but never above price_cap times the optimistic one: a cheap allocation that may
-  // still suffice is tried at a moderate price, and the queue (exponential in the backlog)
-  // escalates if it does not.
-  BuildFrontier(0.0, known, &frontier_point_);
-  BuildFrontier(tuning_.price_optimism, known, &frontier_optimistic_);
-  if (frontier_point_.steps.empty() && frontier_point_.base <= 0.0) return;
+  // The price is the median, over posterior draws of the estimates, of the price of the
+  // cheapest allocation meeting the target. Where a dearer segment is needed only if a
+  // cheaper model falls short by a margin the evidence does not establish, the median keeps
+  // the cheaper segment's price (the queue escalates if reality disagrees), instead of
+  // jumping to the dearer one each time a point estimate dips below the target.
+  const int draws = std::max(1, tuning_.price_draws);
+  Rng noise(Rng::Mix(0x7072696365ull /* "price" */, static_cast<uint64_t>(labels_)));
+  prices_.assign(tenants_.size() * static_cast<size_t>(draws), 0.0);
+  std::vector<int> reached(tenants_.size(), 0);
+  for (int k = 0; k < draws; ++k) {
+    BuildFrontier(draws == 1 ? nullptr : &noise, known, &frontier_);
+    for (uint32_t j = 0; j < tenants_.size(); ++j) {
+      bool ok = false;
+      prices_[j * static_cast<size_t>(draws) + static_cast<size_t>(k)] =
+          PriceFor(frontier_, Target(j), dearest, &ok);
+      reached[j] += ok ? 1 : 0;
+    }
+  }
   for (uint32_t j = 0; j < tenants_.size(); ++j) {
     TenantState& tenant = tenants_[j];
-    const double target = Target(j);
-    bool reached_point = false, reached_optimistic = false;
-    double price = PriceFor(frontier_point_, target, dearest, &reached_point);
-    const double optimistic = PriceFor(frontier_optimistic_, target, dearest, &reached_optimistic);
-    if (reached_optimistic && optimistic > 0.0) {
-      price = std::min(price, tuning_.price_cap * optimistic);
-    }
-    tenant.unreachable = !reached_optimistic && all_n_ >= 100.0;
+    auto first = prices_.begin() + static_cast<std::ptrdiff_t>(j) * draws;
+    std::nth_element(first, first + draws / 2, first + draws);
+    const double price = first[draws / 2];
+    tenant.unreachable = 2 * reached[j] < draws && all_n_ >= 100.0;
     if (price > 0.0 && std::isfinite(price)) tenant.price = price;
   }
 }
 
 void AdaptivePolicy::SaveLearningState(Packer* pk) const {
-  pk->pack_map(11);
+  pk->pack_map(10);
   pk->pack("common");
   state_.Save(pk);
   pk->pack("model_n");
@@ -540,8 +553,6 @@ void AdaptivePolicy::SaveLearningState(Packer* pk) const {
     pk->pack(g.sum_sq);
     pk->pack(g.open);
   }
-  pk->pack("rng");
-  pk->pack(rng_.State());
   pk->pack("version");
   pk->pack(1);
 }
@@ -559,7 +570,6 @@ Status AdaptivePolicy::LoadLearningState(const msgpack::object& object) {
   std::vector<TaskRow> tasks;
   std::vector<std::tuple<double, double, double, double, bool, double, bool>> tenants;
   std::vector<std::tuple<double, double, double, bool>> gates;
-  std::array<uint64_t, 4> rng{};
   MESSPLUS_RETURN_IF_ERROR(map->Get("model_n", &model_n));
   MESSPLUS_RETURN_IF_ERROR(map->Get("model_sum", &model_sum));
   MESSPLUS_RETURN_IF_ERROR(map->Get("all", &all));
@@ -568,7 +578,6 @@ Status AdaptivePolicy::LoadLearningState(const msgpack::object& object) {
   MESSPLUS_RETURN_IF_ERROR(map->Get("tasks", &tasks));
   MESSPLUS_RETURN_IF_ERROR(map->Get("tenants", &tenants));
   MESSPLUS_RETURN_IF_ERROR(map->Get("gates", &gates));
-  MESSPLUS_RETURN_IF_ERROR(map->Get("rng", &rng));
   auto finite = [](const std::vector<double>& v) {
     return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); });
   };
@@ -615,7 +624,6 @@ Status AdaptivePolicy::LoadLearningState(const msgpack::object& object) {
     auto [n, sum, sum_sq, open] = gates[m];
     gates_[m] = Gate{n, sum, sum_sq, open};
   }
-  rng_.SetState(rng);
   return Status::Ok();
 }
 

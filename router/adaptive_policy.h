@@ -109,7 +109,7 @@ class AdaptivePolicy final : public Policy {
     std::vector<FrontierStep> steps;  // by price, cheapest first
     double base = 0.0;                // weighted satisfaction of the cheapest models
   };
-  void BuildFrontier(double z, const std::vector<size_t>& known, Frontier* out) const;
+  void BuildFrontier(Rng* noise, const std::vector<size_t>& known, Frontier* out) const;
   static double PriceFor(const Frontier& frontier, double target, double dearest, bool* reached);
   void RefreshPrices();
   void UpdateLean();
@@ -141,7 +141,8 @@ class AdaptivePolicy final : public Policy {
     size_t first, last;  // positions in cost_order_
   };
   mutable std::vector<PavBlock> blocks_;  // scratch of TaskEstimates
-  Frontier frontier_point_, frontier_optimistic_;
+  Frontier frontier_;
+  std::vector<double> prices_;
 };
 
 }  // namespace messplus::router

@@ -1,5 +1,6 @@
 #include "router/common_state.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "router/state_codec.h"
@@ -31,8 +32,8 @@ uint32_t CommonState::ArgminScore(const std::vector<double>& score,
 
 void CommonState::Save(Packer* pk) const {
   pk->pack_map(5);
-  pk->pack("decisions");
-  pk->pack(decisions);
+  pk->pack("outcomes");
+  pk->pack(outcomes);
   pk->pack("queues");
   pk->pack_array(static_cast<uint32_t>(queues.size()));
   for (const VirtualQueue& q : queues) {
@@ -63,7 +64,7 @@ Status CommonState::Load(const msgpack::object& state) {
   std::vector<std::vector<double>> q;
   std::vector<uint64_t> counts;
   std::vector<double> sums;
-  MESSPLUS_RETURN_IF_ERROR(map->Get("decisions", &n));
+  MESSPLUS_RETURN_IF_ERROR(map->Get("outcomes", &n));
   MESSPLUS_RETURN_IF_ERROR(map->Get("queues", &q));
   MESSPLUS_RETURN_IF_ERROR(map->Get("cost_counts", &counts));
   MESSPLUS_RETURN_IF_ERROR(map->Get("cost_sums", &sums));
@@ -90,8 +91,10 @@ Status CommonState::Load(const msgpack::object& state) {
       return Status::DataLoss(st.message());
     }
   }
-  // Commit only once everything parsed.
-  decisions = n;
+  // Commit only once everything parsed. A route replica that loads the learning state of
+  // the collector continues its exploration schedule from the requests answered anywhere.
+  outcomes = n;
+  decisions = std::max(decisions, n);
   queues = std::move(restored_queues);
   costs = std::move(restored);
   predictor = std::move(*pred);

@@ -20,7 +20,8 @@ struct CommonState {
   std::vector<VirtualQueue> queues;  // per tenant
   CostModel costs;
   SatisfactionPredictor predictor;
-  uint64_t decisions = 0;  // requests decided so far (t of the last decision)
+  uint64_t decisions = 0;  // requests decided so far here (t of the last decision)
+  uint64_t outcomes = 0;   // outcomes recorded (requests answered), at whichever router
 
   // Exploit choice: argmin of score, ties to the lower cost estimate, then the lower index.
   static uint32_t ArgminScore(const std::vector<double>& score, const std::vector<double>& cost);

@@ -30,6 +30,7 @@ struct Decision {
   uint32_t tenant = 0;
   uint64_t task_key = 0;  // hash of the task tag, 0 when none
   uint32_t served = 0;    // model whose answer goes back to the client
+  uint32_t chosen = 0;    // the decision rule's choice; exploration may add (and serve) another
   std::vector<uint32_t> run;             // models to call, `served` first
   bool explore = false;                  // true when run holds more than the exploit choice
   double explore_probability = 0.0;      // p_t (or the policy's exploration probability)

@@ -42,6 +42,7 @@ void PaperPolicy::Decide(const RouteRequest& request, uint64_t task_key, Decisio
   out->alpha = alpha;
   out->alpha_unreachable = !reachable;
   out->run.clear();
+  out->chosen = exploit;
   if (explore) {
     out->served = static_cast<uint32_t>(m_count - 1);
     out->run.push_back(out->served);
@@ -56,6 +57,7 @@ void PaperPolicy::Decide(const RouteRequest& request, uint64_t task_key, Decisio
 }
 
 void PaperPolicy::OnCosts(const Decision& /*decision*/, std::span<const ModelCost> costs) {
+  ++state_.outcomes;
   for (const ModelCost& c : costs) (void)state_.costs.Observe(c.model, c.cost);
 }
 

@@ -105,7 +105,7 @@ Status Router::Decide(const RouteRequest& request, Decision* out) {
 
 Status Router::CheckDecision(const Decision& d) const {
   if (d.tenant >= config_.tenants.size()) return Status::NotFound("decision has unknown tenant");
-  if (d.served >= num_models() || d.run.empty()) {
+  if (d.served >= num_models() || d.chosen >= num_models() || d.run.empty()) {
     return Status::InvalidArgument("decision has no valid served model");
   }
   for (uint32_t m : d.run) {

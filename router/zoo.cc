@@ -23,8 +23,7 @@ const TuningField kTuningFields[] = {
     {"task_prior_strength", &AdaptiveTuning::task_prior_strength, nullptr, nullptr},
     {"monotone_z", &AdaptiveTuning::monotone_z, nullptr, nullptr},
     {"q_reference", &AdaptiveTuning::q_reference, nullptr, nullptr},
-    {"price_optimism", &AdaptiveTuning::price_optimism, nullptr, nullptr},
-    {"price_cap", &AdaptiveTuning::price_cap, nullptr, nullptr},
+
     {"backlog_scale", &AdaptiveTuning::backlog_scale, nullptr, nullptr},
     {"queue_dither", &AdaptiveTuning::queue_dither, nullptr, nullptr},
     {"start_backlog", &AdaptiveTuning::start_backlog, nullptr, nullptr},
@@ -43,7 +42,9 @@ const TuningField kTuningFields[] = {
     {"text_gate_z", &AdaptiveTuning::text_gate_z, nullptr, nullptr},
     {"text_gate_min_labels", &AdaptiveTuning::text_gate_min_labels, nullptr, nullptr},
     {"count_pending", nullptr, &AdaptiveTuning::count_pending, nullptr},
+    {"exponential_queue", nullptr, &AdaptiveTuning::exponential_queue, nullptr},
     {"price_refresh_labels", nullptr, nullptr, &AdaptiveTuning::price_refresh_labels},
+    {"price_draws", nullptr, nullptr, &AdaptiveTuning::price_draws},
 };
 
 }  // namespace
@@ -123,8 +124,7 @@ Status RouterConfig::Validate() const {
   positive(a.q_reference, "q_reference");
   nonneg(a.monotone_z, "monotone_z");
   positive(a.backlog_scale, "backlog_scale");
-  nonneg(a.price_optimism, "price_optimism");
-  if (!(a.price_cap >= 1.0) || !Finite(a.price_cap)) problem("adaptive.price_cap must be >= 1");
+  if (a.price_draws < 1 || a.price_draws > 1000) problem("adaptive.price_draws must be in [1, 1000]");
   nonneg(a.start_backlog, "start_backlog");
   nonneg(a.queue_dither, "queue_dither");
   positive(a.buffer_labels, "buffer_labels");

@@ -44,12 +44,14 @@ struct AdaptiveTuning {
   // The queue's reference level: V is set each time the price is re-estimated so that the
   // cheapest allocation meeting alpha is the one chosen when the queue stands at q_reference.
   double q_reference = 10.0;
-  // The price solved on point estimates is capped at price_cap times the one solved on
-  // estimates raised by price_optimism standard errors (see RefreshPrices).
-  double price_optimism = 2.0;
-  double price_cap = 2.0;
-  // The queue is q_reference * exp(backlog / backlog_scale): the price doubles every
-  // 0.69 * backlog_scale units of satisfaction behind the target.
+  // The price is the median over price_draws posterior draws of the estimates (see
+  // RefreshPrices); 1 uses the point estimates.
+  int price_draws = 15;
+  // The queue is q_reference + backlog (as in MESS+), or, with exponential_queue,
+  // q_reference * exp(backlog / backlog_scale): the price then doubles every
+  // 0.69 * backlog_scale units of satisfaction behind the target. backlog_scale is also the
+  // unit in which the optimism below grows.
+  bool exponential_queue = true;
   double backlog_scale = 5.0;
   // Half-width of the uniform jitter added to the backlog a decision sees (see Decide).
   double queue_dither = 2.0;
