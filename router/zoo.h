@@ -40,7 +40,7 @@ struct AdaptiveTuning {
   double task_prior_strength = 20.0;
   // A dearer model's estimate below a cheaper one's is pooled with it unless the gap is
   // significant at monotone_z standard errors (0 disables).
-  double monotone_z = 2.0;
+  double monotone_z = 0.0;
   // The queue's reference level: V is set each time the price is re-estimated so that the
   // cheapest allocation meeting alpha is the one chosen when the queue stands at q_reference.
   double q_reference = 10.0;
@@ -58,26 +58,26 @@ struct AdaptiveTuning {
   // Starting backlog of the queue above q_reference, in units of satisfaction: the surplus
   // the policy builds up front so that end-of-horizon swings of the queue do not leave the
   // average below alpha.
-  double start_backlog = 6.0;
+  double start_backlog = 3.0;
   // ... built up over the tenant's first buffer_labels labels (a target raised by
   // start_backlog / buffer_labels meanwhile), once estimates are firmer than at the start.
   double buffer_labels = 300.0;
   // Constraint tightening: the queue targets alpha + margin / sqrt(1 + n / margin_scale),
   // n being the labels received so far.
-  double margin = 0.0;
-  double margin_scale = 500.0;
+  double margin = 0.003;
+  double margin_scale = 1e9;
   // Integral gain: per label, the log of the price moves by price_integral * backlog /
   // q_reference, so a persistent backlog (biased estimates) corrects the price.
-  double price_integral = 0.0;
+  double price_integral = 0.005;
   // Optimism: each estimate used to serve is raised by optimism standard errors, so a
   // model nobody has tried yet gets tried when the queue calls for better answers.
   double optimism = 1.0;
   // ... fading linearly to nothing once the model has optimism_labels labels on the task.
-  double optimism_labels = 50.0;
+  double optimism_labels = 1e9;
   // ... starting once the backlog exceeds optimism_start units and growing without bound
   // (in backlog scales) beyond, so that far behind the target every model not ruled out
   // by the evidence is tried.
-  double optimism_start = 0.0;
+  double optimism_start = 3.0;
   // The bonus's sign and weight run from lean_low for the cheapest model to lean_high for
   // the dearest: the cheaper of two models must prove itself, the dearer gets the benefit of
   // the doubt, so errors of the estimates cost money rather than the SLA.
