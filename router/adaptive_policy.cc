@@ -111,7 +111,9 @@ double AdaptivePolicy::QueueLevel(const TenantState& tenant, double jitter) cons
   // the backlog cannot linger far above zero (where it would end the horizon below alpha).
   const double b = tenant.backlog + tenant.pending + jitter;
   if (!tuning_.exponential_queue) return std::max(0.0, tuning_.q_reference + b);
-  return tuning_.q_reference * std::exp(std::clamp(b / tuning_.backlog_scale, -30.0, 30.0));
+  return tuning_.q_reference * std::min(tuning_.max_queue_factor,
+                                        std::exp(std::clamp(b / tuning_.backlog_scale, -30.0,
+                                                            30.0)));
 }
 
 double AdaptivePolicy::Bonus() const {
@@ -229,7 +231,17 @@ void AdaptivePolicy::Decide(const RouteRequest& request, uint64_t task_key, Deci
     double p = base_[m];
     if (any_gate && gates_[m].open) p = Clamp01(1.0 / (1.0 + std::exp(-(Logit(p) + logits_[m]))));
     out->p[m] = p;
-    tilde_[m] = std::clamp(p + bonus * lean_[m] * sd_[m], 0.0, 1.0);
+    // Novelty: a model with few labels on this task is judged on what it could be (its
+    // estimate plus novelty_z standard errors, fading as labels accrue), so it is served and
+    // measured before an unlucky start can write it off.
+    const double n_task = task == nullptr ? 0.0 : task->n[m];
+    const double novelty =
+        tuning_.novelty_z * std::max(0.0, 1.0 - n_task / tuning_.novelty_labels);
+    // Thompson sampling: with thompson > 0, the estimate a decision uses is a draw from its
+    // posterior (standard error scaled by `thompson`), so a model whose estimate is uncertain
+    // is served now and then, in proportion to the chance that it is in fact worth it.
+    const double draw = tuning_.thompson > 0.0 ? tuning_.thompson * rng_.Normal() : 0.0;
+    tilde_[m] = std::clamp(p + (bonus * lean_[m] + novelty + draw) * sd_[m], 0.0, 1.0);
     out->cost_estimate[m] = state_.costs.Estimate(m);
     out->score[m] = v * out->cost_estimate[m] + q * (target - tilde_[m]);
   }

@@ -24,6 +24,7 @@ const TuningField kTuningFields[] = {
     {"monotone_z", &AdaptiveTuning::monotone_z, nullptr, nullptr},
     {"q_reference", &AdaptiveTuning::q_reference, nullptr, nullptr},
 
+    {"max_queue_factor", &AdaptiveTuning::max_queue_factor, nullptr, nullptr},
     {"backlog_scale", &AdaptiveTuning::backlog_scale, nullptr, nullptr},
     {"queue_dither", &AdaptiveTuning::queue_dither, nullptr, nullptr},
     {"start_backlog", &AdaptiveTuning::start_backlog, nullptr, nullptr},
@@ -34,6 +35,9 @@ const TuningField kTuningFields[] = {
     {"optimism", &AdaptiveTuning::optimism, nullptr, nullptr},
     {"optimism_labels", &AdaptiveTuning::optimism_labels, nullptr, nullptr},
     {"optimism_start", &AdaptiveTuning::optimism_start, nullptr, nullptr},
+    {"thompson", &AdaptiveTuning::thompson, nullptr, nullptr},
+    {"novelty_z", &AdaptiveTuning::novelty_z, nullptr, nullptr},
+    {"novelty_labels", &AdaptiveTuning::novelty_labels, nullptr, nullptr},
     {"lean_low", &AdaptiveTuning::lean_low, nullptr, nullptr},
     {"lean_high", &AdaptiveTuning::lean_high, nullptr, nullptr},
     {"explore_budget", &AdaptiveTuning::explore_budget, nullptr, nullptr},
@@ -124,6 +128,7 @@ Status RouterConfig::Validate() const {
   positive(a.q_reference, "q_reference");
   nonneg(a.monotone_z, "monotone_z");
   positive(a.backlog_scale, "backlog_scale");
+  if (!(a.max_queue_factor >= 1.0)) problem("adaptive.max_queue_factor must be >= 1");
   if (a.price_draws < 1 || a.price_draws > 1000) problem("adaptive.price_draws must be in [1, 1000]");
   nonneg(a.start_backlog, "start_backlog");
   nonneg(a.queue_dither, "queue_dither");
@@ -134,6 +139,9 @@ Status RouterConfig::Validate() const {
   nonneg(a.price_integral, "price_integral");
   positive(a.optimism_labels, "optimism_labels");
   nonneg(a.optimism_start, "optimism_start");
+  nonneg(a.novelty_z, "novelty_z");
+  nonneg(a.thompson, "thompson");
+  positive(a.novelty_labels, "novelty_labels");
   nonneg(a.text_gate_margin, "text_gate_margin");
   nonneg(a.text_gate_z, "text_gate_z");
   nonneg(a.text_gate_min_labels, "text_gate_min_labels");

@@ -52,6 +52,8 @@ struct AdaptiveTuning {
   // 0.69 * backlog_scale units of satisfaction behind the target. backlog_scale is also the
   // unit in which the optimism below grows.
   bool exponential_queue = true;
+  // The exponential queue never exceeds max_queue_factor * q_reference.
+  double max_queue_factor = 1e9;
   double backlog_scale = 5.0;
   // Half-width of the uniform jitter added to the backlog a decision sees (see Decide).
   double queue_dither = 2.0;
@@ -78,6 +80,13 @@ struct AdaptiveTuning {
   // (in backlog scales) beyond, so that far behind the target every model not ruled out
   // by the evidence is tried.
   double optimism_start = 3.0;
+  // Thompson sampling: decisions use estimates drawn from their posteriors, with standard
+  // errors scaled by `thompson` (0: point estimates).
+  double thompson = 0.0;
+  // Novelty: a model with fewer than novelty_labels labels on a task has novelty_z standard
+  // errors (fading linearly with its labels) added to its estimate in decisions.
+  double novelty_z = 0.0;
+  double novelty_labels = 30.0;
   // The bonus's sign and weight run from lean_low for the cheapest model to lean_high for
   // the dearest: the cheaper of two models must prove itself, the dearer gets the benefit of
   // the doubt, so errors of the estimates cost money rather than the SLA.
