@@ -46,7 +46,8 @@ AdaptivePolicy::AdaptivePolicy(const RouterConfig& config)
       model_sum_(num_models_, 0.0),
       tenants_(config.tenants.size()),
       gates_(num_models_),
-      lean_(num_models_, 0.0) {
+      lean_(num_models_, 0.0),
+      warmup_requested_(num_models_, 0.0) {
   cost_order_.resize(num_models_);
   for (size_t m = 0; m < num_models_; ++m) cost_order_[m] = m;
   for (TenantState& t : tenants_) t.backlog = 0.0;
@@ -276,9 +277,30 @@ void AdaptivePolicy::Decide(const RouteRequest& request, uint64_t task_key, Deci
   out->explore_probability = 0.0;
   out->run_probability[exploit] = 1.0;
 
-  // Exploration: one extra model that could beat the choice under optimistic estimates.
-  if (tuning_.explore_rate > 0.0 && tuning_.explore_budget > 0.0 && m_count > 1) {
-    const double budget = tuning_.explore_budget * serve_spend_ - explore_spend_;
+  // Warm-up: until every model has warmup_labels labels (over all tasks), the model with the
+  // fewest runs beside the choice, outside the exploration budget. A handful of labels per
+  // model up front keeps one unlucky early label from steering the first hundreds of
+  // requests; its cost is bounded by warmup_labels calls of each model.
+  size_t warm = m_count;
+  for (size_t m = 0; m < m_count; ++m) {
+    if (m == exploit || !state_.costs.Known(m) || warmup_requested_[m] >= tuning_.warmup_labels) {
+      continue;
+    }
+    if (warm == m_count || warmup_requested_[m] < warmup_requested_[warm]) warm = m;
+  }
+  if (warm < m_count) {
+    warmup_requested_[warm] += 1.0;
+    out->explore = true;
+    out->explore_probability = 1.0;
+    out->run_probability[warm] = 1.0;
+    const bool warm_better = out->p[warm] > out->p[exploit];
+    out->served = static_cast<uint32_t>(warm_better ? warm : exploit);
+    out->run = {out->served, static_cast<uint32_t>(warm_better ? exploit : warm)};
+  } else if (tuning_.explore_rate > 0.0 && tuning_.explore_budget > 0.0 && m_count > 1) {
+    // Exploration: one extra model that could beat the choice under optimistic estimates.
+    // Calls decided but not yet answered count against the budget too, so that requests in
+    // flight cannot overshoot it together.
+    const double budget = tuning_.explore_budget * serve_spend_ - explore_spend_ - explore_inflight_;
     weights_.assign(m_count, 0.0);
     double total = 0.0;
     for (size_t m = 0; m < m_count; ++m) {
@@ -308,6 +330,7 @@ void AdaptivePolicy::Decide(const RouteRequest& request, uint64_t task_key, Deci
           u -= weights_[m];
         }
         if (extra < m_count) {
+          explore_inflight_ += out->cost_estimate[extra];
           out->explore = true;
           // Both answers are paid for; serve the one expected to satisfy more.
           const bool extra_better = out->p[extra] > out->p[exploit];
@@ -328,6 +351,7 @@ void AdaptivePolicy::OnCosts(const Decision& decision, std::span<const ModelCost
       serve_spend_ += c.cost;
     } else {
       explore_spend_ += c.cost;
+      explore_inflight_ = std::max(0.0, explore_inflight_ - decision.cost_estimate[c.model]);
     }
   }
   TaskFor(decision.task_key).requests += 1.0;

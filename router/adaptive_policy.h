@@ -23,8 +23,10 @@
 //      each is tried once.
 //   6. Exploration. With probability explore_rate, one extra model runs beside the chosen one
 //      if it could beat it under optimistic estimates and the extra spend stays within
-//      explore_budget of the spend on served answers (guarantee: extra spend <= budget *
-//      served spend + one call of the most expensive model). The better answer is served.
+//      explore_budget of the spend on the rule's choices. Guarantee (constant per-call costs,
+//      as with per-call USD prices): extra spend <= explore_budget * spend on the choices
+//      + the price of one call of the dearest model; with variable costs the last term is
+//      the dearest single call. The better of the two answers (by estimate) is served.
 //
 // Thread safety: none.
 #pragma once
@@ -128,11 +130,13 @@ class AdaptivePolicy final : public Policy {
   std::vector<TenantState> tenants_;
   std::vector<Gate> gates_;
   double serve_spend_ = 0.0, explore_spend_ = 0.0;
+  double explore_inflight_ = 0.0;  // estimated cost of extra calls decided, not yet answered
   double labels_ = 0.0;
   int labels_since_refresh_ = 0;
   // Per model, in [-1, 1]: the sign and weight of the optimism bonus (see UpdateLean).
   std::vector<double> lean_;
   std::vector<size_t> cost_order_;  // models by cost estimate, cheapest first
+  std::vector<double> warmup_requested_;  // warm-up calls asked for, per model (this router)
 
   // Scratch for Decide/OnFeedback (no allocation per request once sized).
   std::vector<double> base_, tilde_, sd_, logits_, weights_;

@@ -42,6 +42,7 @@ const TuningField kTuningFields[] = {
     {"lean_high", &AdaptiveTuning::lean_high, nullptr, nullptr},
     {"explore_budget", &AdaptiveTuning::explore_budget, nullptr, nullptr},
     {"explore_rate", &AdaptiveTuning::explore_rate, nullptr, nullptr},
+    {"warmup_labels", &AdaptiveTuning::warmup_labels, nullptr, nullptr},
     {"text_gate_margin", &AdaptiveTuning::text_gate_margin, nullptr, nullptr},
     {"text_gate_z", &AdaptiveTuning::text_gate_z, nullptr, nullptr},
     {"text_gate_min_labels", &AdaptiveTuning::text_gate_min_labels, nullptr, nullptr},
@@ -141,6 +142,7 @@ Status RouterConfig::Validate() const {
   nonneg(a.optimism_start, "optimism_start");
   nonneg(a.novelty_z, "novelty_z");
   nonneg(a.thompson, "thompson");
+  nonneg(a.warmup_labels, "warmup_labels");
   positive(a.novelty_labels, "novelty_labels");
   nonneg(a.text_gate_margin, "text_gate_margin");
   nonneg(a.text_gate_z, "text_gate_z");

@@ -67,7 +67,7 @@ struct AdaptiveTuning {
   // Constraint tightening: the queue targets alpha + margin / sqrt(1 + n / margin_scale),
   // n being the labels received so far.
   double margin = 0.003;
-  double margin_scale = 1e9;
+  double margin_scale = 1000.0;
   // Integral gain: per label, the log of the price moves by price_integral * backlog /
   // q_reference, so a persistent backlog (biased estimates) corrects the price.
   double price_integral = 0.005;
@@ -97,6 +97,8 @@ struct AdaptiveTuning {
   // the served one, chosen among those that could change decisions; the better of the two
   // answers (by estimate) is served.
   double explore_budget = 0.05;
+  // Warm-up calls of each model run beside the choice before the budget applies.
+  double warmup_labels = 0.0;
   double explore_rate = 0.25;
   // The text model steers decisions for a model only once, on labels it had not yet seen,
   // it has beaten the per-task estimates in log loss by text_gate_margin per label with

@@ -156,7 +156,8 @@ Result<ReplayResult> RunReplay(const Dataset& data, const ReplayOptions& options
       const double c = data.Cost(row, j);
       costs.push_back({j, c});
       total_cost += c;
-      if (j != decision.served) unserved_cost += c;
+      // Everything but the decision rule's own choice is exploration.
+      if (j != decision.chosen) unserved_cost += c;
     }
     MESSPLUS_RETURN_IF_ERROR(router.RecordCosts(decision, costs));
 
@@ -199,6 +200,8 @@ Result<ReplayResult> RunReplay(const Dataset& data, const ReplayOptions& options
   for (double& share : res.model_share) share /= nn;
   res.exploration_share = static_cast<double>(explored) / nn;
   res.exploration_cost_share = total_cost > 0.0 ? unserved_cost / total_cost : 0.0;
+  res.exploration_cost = unserved_cost / nn;
+  res.chosen_cost = (total_cost - unserved_cost) / nn;
   res.final_q = router.policy().queue(0).q_tracked();
   res.final_q_all = router.policy().queue(0).q_all();
 

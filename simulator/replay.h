@@ -64,7 +64,9 @@ struct ReplayResult {
   std::vector<std::string> models;
   std::vector<double> model_share;  // share of requests whose answer came from each model
   double exploration_share = 0.0;   // share of requests that ran more than the exploit choice
-  double exploration_cost_share = 0.0;  // share of the cost spent on answers not served
+  double exploration_cost_share = 0.0;  // share of the cost spent beyond the rule's choice
+  double exploration_cost = 0.0;        // per request: calls beyond the rule's choice
+  double chosen_cost = 0.0;             // per request: the rule's choices
   double final_q = 0.0;             // Q_tracked at the end (tenant 0)
   double final_q_all = 0.0;         // the paper's Q over all requests
   size_t feedback_delivered = 0;    // requests whose labels reached the router

@@ -40,6 +40,8 @@ nlohmann::json ToJson(const ReplayResult& r) {
   j["models"] = r.models;  // cheapest first (JSON objects do not keep order)
   j["exploration_share"] = r.exploration_share;
   j["exploration_cost_share"] = r.exploration_cost_share;
+  j["exploration_cost"] = r.exploration_cost;
+  j["chosen_cost"] = r.chosen_cost;
   j["final_q"] = r.final_q;
   j["final_q_all"] = r.final_q_all;
   j["feedback_delivered"] = r.feedback_delivered;
@@ -102,7 +104,8 @@ std::string FormatTable(const ReplayResult& r, const std::string& title) {
                        i + 1 < r.models.size() ? "," : "");
   }
   out += fmt::format(
-      "\n  explored {:.1f}% of requests ({:.1f}% of the cost went to answers not served)\n",
+      "\n  explored {:.1f}% of requests ({:.1f}% of the cost went to calls beyond the rule's "
+      "choice)\n",
       100.0 * r.exploration_share, 100.0 * r.exploration_cost_share);
   out += fmt::format(
       "  final Q {:.3f} (paper's all-requests Q {:.3f}); time-averaged satisfaction {:.4f}\n",
