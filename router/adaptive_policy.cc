@@ -106,11 +106,25 @@ double AdaptivePolicy::StdError(size_t m, const TaskStats* task, double p) const
   return std::sqrt(var / (task->n[m] + k) + w * w * var_model);
 }
 
+double AdaptivePolicy::PendingShortfall(const TenantState& tenant) const {
+  // Pending requests at their predicted satisfaction, corrected by the mean error of such
+  // predictions on the requests whose labels did arrive (shrunk toward none over the first
+  // kCalibrationPrior labels), plus pending_z standard deviations of the sum of their unknown
+  // outcomes.
+  constexpr double kCalibrationPrior = 50.0;
+  const double bias = tenant.calibration_sum / (tenant.calibration_n + kCalibrationPrior);
+  return tenant.pending - tenant.pending_n * bias +
+         tuning_.pending_z * std::sqrt(tenant.pending_var);
+}
+
 double AdaptivePolicy::QueueLevel(const TenantState& tenant, double jitter) const {
   // The price rises exponentially with the backlog: a small backlog is left to the usual
   // alternation between adjacent models, a large one calls in the dearer models at once, so
   // the backlog cannot linger far above zero (where it would end the horizon below alpha).
-  const double b = tenant.backlog + tenant.pending + jitter;
+  // Requests whose label has not arrived count at their predicted satisfaction, plus
+  // pending_z standard deviations of the sum of their unknown outcomes: with sparse feedback
+  // most outcomes are never seen, and their sum strays from its prediction.
+  const double b = tenant.backlog + PendingShortfall(tenant) + jitter;
   if (!tuning_.exponential_queue) return std::max(0.0, tuning_.q_reference + b);
   return tuning_.q_reference * std::min(tuning_.max_queue_factor,
                                         std::exp(std::clamp(b / tuning_.backlog_scale, -30.0,
@@ -214,7 +228,9 @@ void AdaptivePolicy::Decide(const RouteRequest& request, uint64_t task_key, Deci
   // it, the policy looks for a model that could catch up, giving each the benefit of its
   // uncertainty, so a model written off after an unlucky start is retried.
   const double behind = std::clamp(
-      (tenant.backlog + tenant.pending - tuning_.optimism_start) / tuning_.backlog_scale, 0.0,
+      (tenant.backlog + PendingShortfall(tenant) - tuning_.optimism_start) /
+          tuning_.backlog_scale,
+      0.0,
       kMaxBehind);
   const double bonus = Bonus();
   // Dithering: the backlog the decision sees is jittered by a uniform draw in
@@ -356,7 +372,11 @@ void AdaptivePolicy::OnCosts(const Decision& decision, std::span<const ModelCost
   }
   TaskFor(decision.task_key).requests += 1.0;
   if (tuning_.count_pending) {
-    tenants_[decision.tenant].pending += decision.alpha - decision.p[decision.served];
+    TenantState& tenant = tenants_[decision.tenant];
+    const double p = decision.p[decision.served];
+    tenant.pending += decision.alpha - p;
+    tenant.pending_var += p * (1.0 - p);
+    tenant.pending_n += 1.0;
   }
 }
 
@@ -415,7 +435,17 @@ void AdaptivePolicy::OnFeedback(const Decision& decision, const SparseFeatures& 
             tenant.correction + tuning_.price_integral * tenant.backlog / tuning_.q_reference,
             -kMaxCorrection, kMaxCorrection);
       }
-      if (tuning_.count_pending) tenant.pending -= decision.alpha - decision.p[decision.served];
+      if (tuning_.count_pending) {
+        const double p = decision.p[decision.served];
+        tenant.pending -= decision.alpha - p;
+        tenant.pending_var = std::max(0.0, tenant.pending_var - p * (1.0 - p));
+        tenant.pending_n = std::max(0.0, tenant.pending_n - 1.0);
+        // Calibration of the predictions the pending requests are counted at: the served
+        // model is chosen where its prediction looks good, so predictions of served answers
+        // run high (the optimiser's curse); labeled requests measure by how much.
+        tenant.calibration_sum += s - p;
+        tenant.calibration_n += 1.0;
+      }
       (void)state_.queues[decision.tenant].UpdateTracked(s);
     }
   }
@@ -571,10 +601,14 @@ void AdaptivePolicy::SaveLearningState(Packer* pk) const {
   pk->pack("tenants");
   pk->pack_array(static_cast<uint32_t>(tenants_.size()));
   for (const TenantState& t : tenants_) {
-    pk->pack_array(7);
+    pk->pack_array(11);
     pk->pack(t.labels);
     pk->pack(t.backlog);
     pk->pack(t.pending);
+    pk->pack(t.pending_var);
+    pk->pack(t.pending_n);
+    pk->pack(t.calibration_sum);
+    pk->pack(t.calibration_n);
     pk->pack(t.price);
     pk->pack(t.unreachable);
     pk->pack(t.correction);
@@ -604,7 +638,9 @@ Status AdaptivePolicy::LoadLearningState(const msgpack::object& object) {
   using TaskRow = std::tuple<uint64_t, std::vector<double>, std::vector<double>, double, double,
                              double>;
   std::vector<TaskRow> tasks;
-  std::vector<std::tuple<double, double, double, double, bool, double, bool>> tenants;
+  std::vector<std::tuple<double, double, double, double, double, double, double, double, bool,
+                         double, bool>>
+      tenants;
   std::vector<std::tuple<double, double, double, bool>> gates;
   MESSPLUS_RETURN_IF_ERROR(map->Get("model_n", &model_n));
   MESSPLUS_RETURN_IF_ERROR(map->Get("model_sum", &model_sum));
@@ -643,14 +679,21 @@ Status AdaptivePolicy::LoadLearningState(const msgpack::object& object) {
   labels_since_refresh_ = refresh;
   tasks_ = std::move(restored_tasks);
   for (size_t j = 0; j < tenants_.size(); ++j) {
-    auto [labels, backlog, pending, price, unreachable, correction, integrating] = tenants[j];
-    if (!std::isfinite(labels) || !std::isfinite(backlog) || !std::isfinite(pending) || !std::isfinite(price) ||
+    auto [labels, backlog, pending, pending_var, pending_n, calibration_sum, calibration_n, price,
+          unreachable, correction, integrating] = tenants[j];
+    if (!std::isfinite(labels) || !std::isfinite(backlog) || !(pending_var >= 0.0) ||
+        !std::isfinite(pending_var) || !(pending_n >= 0.0) || !std::isfinite(calibration_sum) ||
+        !(calibration_n >= 0.0) || !std::isfinite(pending) || !std::isfinite(price) ||
         !std::isfinite(correction)) {
       return Status::DataLoss("adaptive policy state: non-finite tenant state");
     }
     tenants_[j] = TenantState{labels,
                               backlog,
                               pending,
+                              pending_var,
+                              pending_n,
+                              calibration_sum,
+                              calibration_n,
                               price > 0.0 ? price : 1.0,
                               unreachable,
                               std::clamp(correction, -kMaxCorrection, kMaxCorrection),

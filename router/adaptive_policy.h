@@ -81,6 +81,9 @@ class AdaptivePolicy final : public Policy {
     double labels = 0.0;  // served labels received
     double backlog = 0.0;
     double pending = 0.0;
+    double pending_var = 0.0;  // sum of p(1-p) over the requests counted in `pending`
+    double pending_n = 0.0;    // how many requests `pending` counts
+    double calibration_sum = 0.0, calibration_n = 0.0;  // served labels minus predictions
     double price = 1.0;  // lambda: cost per unit of satisfaction at the allocation
     bool unreachable = false;
     double correction = 0.0;   // log of the integral correction of the price
@@ -103,6 +106,7 @@ class AdaptivePolicy final : public Policy {
   double Target(uint32_t tenant) const;
   double Bonus() const;
   double QueueLevel(const TenantState& tenant, double jitter = 0.0) const;
+  double PendingShortfall(const TenantState& tenant) const;
   struct FrontierStep {
     double price;  // cost per unit of satisfaction of the step
     double gain;   // satisfaction gained, weighted by the task's share of traffic

@@ -47,6 +47,7 @@ const TuningField kTuningFields[] = {
     {"text_gate_z", &AdaptiveTuning::text_gate_z, nullptr, nullptr},
     {"text_gate_min_labels", &AdaptiveTuning::text_gate_min_labels, nullptr, nullptr},
     {"count_pending", nullptr, &AdaptiveTuning::count_pending, nullptr},
+    {"pending_z", &AdaptiveTuning::pending_z, nullptr, nullptr},
     {"exponential_queue", nullptr, &AdaptiveTuning::exponential_queue, nullptr},
     {"price_refresh_labels", nullptr, nullptr, &AdaptiveTuning::price_refresh_labels},
     {"price_draws", nullptr, nullptr, &AdaptiveTuning::price_draws},
@@ -143,6 +144,7 @@ Status RouterConfig::Validate() const {
   nonneg(a.novelty_z, "novelty_z");
   nonneg(a.thompson, "thompson");
   nonneg(a.warmup_labels, "warmup_labels");
+  nonneg(a.pending_z, "pending_z");
   positive(a.novelty_labels, "novelty_labels");
   nonneg(a.text_gate_margin, "text_gate_margin");
   nonneg(a.text_gate_z, "text_gate_z");

@@ -109,6 +109,8 @@ struct AdaptiveTuning {
   // Until its label arrives (or forever, if none does), a request counts in the queue at the
   // satisfaction predicted for its served answer.
   bool count_pending = true;
+  // ... plus pending_z standard deviations of the sum of their unknown outcomes.
+  double pending_z = 1.0;
   // Labels between two re-estimations of the price.
   int price_refresh_labels = 16;
 };

@@ -8,6 +8,7 @@
 
 #include "router/feature_hasher.h"
 #include "router/rng.h"
+#include "router/adaptive_policy.h"
 #include "router/router.h"
 
 namespace messplus::simulator {
@@ -204,6 +205,9 @@ Result<ReplayResult> RunReplay(const Dataset& data, const ReplayOptions& options
   res.chosen_cost = (total_cost - unserved_cost) / nn;
   res.final_q = router.policy().queue(0).q_tracked();
   res.final_q_all = router.policy().queue(0).q_all();
+  if (const auto* adaptive = dynamic_cast<const router::AdaptivePolicy*>(&router.policy())) {
+    for (size_t j = 0; j < m; ++j) res.text_gate_open.push_back(adaptive->text_gate_open(j));
+  }
 
   double auc_sum = 0.0;
   std::vector<uint8_t> label(n);

@@ -72,6 +72,8 @@ struct ReplayResult {
   size_t feedback_delivered = 0;    // requests whose labels reached the router
   double predictor_auc = 0.5;       // mean over models of the AUC of p_m(x) at decision time
   double gain_auc = 0.5;            // AUC of p_last - p_first for "last right, first wrong"
+  // Adaptive policy only: per model, whether the text model steers its estimates at the end.
+  std::vector<bool> text_gate_open;
   std::vector<BaselineResult> baselines;
   // Expected cost of the educated guess (the mix's cost by the true means, not sampled):
   // the yardstick for cost ratios, free of the sampling noise of one run.

@@ -47,6 +47,7 @@ nlohmann::json ToJson(const ReplayResult& r) {
   j["feedback_delivered"] = r.feedback_delivered;
   j["predictor_auc"] = r.predictor_auc;
   j["gain_auc"] = r.gain_auc;
+  j["text_gate_open"] = r.text_gate_open;
   nlohmann::json baselines = nlohmann::json::object();
   for (const BaselineResult& b : r.baselines) {
     baselines[b.name] = {{"avg_cost", b.avg_cost},
@@ -112,6 +113,14 @@ std::string FormatTable(const ReplayResult& r, const std::string& title) {
       r.final_q, r.final_q_all, r.time_avg_satisfaction);
   out += fmt::format("  feedback reached the router for {} requests; predictor AUC {:.3f}\n",
                      r.feedback_delivered, r.predictor_auc);
+  if (!r.text_gate_open.empty()) {
+    std::string open;
+    for (size_t i = 0; i < r.text_gate_open.size(); ++i) {
+      if (r.text_gate_open[i]) open += (open.empty() ? "" : ", ") + r.models[i];
+    }
+    out += "  text model steers: " + (open.empty() ? std::string("no model (gate closed)") : open) +
+           "\n";
+  }
   for (const std::string& w : r.warnings) out += "  warning: " + w + "\n";
   return out;
 }

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Sensitivity of the adaptive policy to each setting, one change at a time (docs/policies.md).
+
+For every setting, runs `messplus eval --suite llama pooled routellm` (seeds 42-44) with the
+setting halved and doubled (or switched), and prints one markdown row per variant: SLA met and
+mean / worst cost relative to the educated guess, per suite.
+
+Usage: scripts/policy_sensitivity.py [--bin build/tools/messplus] [--data-dir ../shared/data]
+"""
+import json
+import subprocess
+import sys
+
+VARIANTS = [
+    ("defaults", []),
+    ("model_prior_strength", [5, 20]),
+    ("task_prior_strength", [10, 40]),
+    ("task_offset_strength", [2.5, 10]),
+    ("q_reference", [5, 20]),
+    ("backlog_scale", [2.5, 10]),
+    ("queue_dither", [0, 4]),
+    ("start_backlog", [1.5, 6]),
+    ("buffer_labels", [150, 600]),
+    ("margin", [0.0015, 0.006]),
+    ("margin_scale", [500, 2000]),
+    ("price_integral", [0, 0.01]),
+    ("price_draws", [1, 31]),
+    ("optimism", [0.5, 2]),
+    ("optimism_start", [1.5, 6]),
+    ("explore_budget", [0.025, 0.1]),
+    ("explore_rate", [0.125, 0.5]),
+    ("text_gate_margin", [0.001, 0.004]),
+    ("text_gate_min_labels", [100, 400]),
+    ("count_pending", [0]),
+    ("exponential_queue", [0]),
+]
+
+
+def summarize(rows):
+    out = {}
+    for suite, prefix in (("llama", None), ("pooled", "pooled@"), ("mmlu", "mmlu@")):
+        sel = [r for r in rows if (r["case"].startswith(prefix) if prefix else "@" not in r["case"])]
+        met = sum(r["sla_met"] for r in sel)
+        runs = sum(r["runs"] for r in sel)
+        x = [r["cost_x_educated_guess"] for r in sel]
+        out[suite] = (met, runs, sum(x) / len(x), max(x))
+    return out
+
+
+def main():
+    args = sys.argv[1:]
+    binary = args[args.index("--bin") + 1] if "--bin" in args else "build/tools/messplus"
+    extra = ["--data-dir", args[args.index("--data-dir") + 1]] if "--data-dir" in args else []
+    print("| setting | value | Llama SLA | Llama x EG mean / worst | pooled SLA | pooled x EG | "
+          "MMLU SLA | MMLU x EG |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, values in VARIANTS:
+        for value in (values or [None]):
+            tune = [] if value is None else ["--tune", f"{name}={value}"]
+            cmd = [binary, "eval", "--suite", "llama", "pooled", "routellm", "--policies",
+                   "adaptive", "--json"] + extra + tune
+            rows = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+            s = summarize(rows)
+            l, p, m = s["llama"], s["pooled"], s["mmlu"]
+            print(f"| {name} | {'default' if value is None else value} | {l[0]}/{l[1]} | "
+                  f"{l[2]:.2f} / {l[3]:.2f} | {p[0]}/{p[1]} | {p[2]:.2f} | {m[0]}/{m[1]} | {m[2]:.2f} |",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
