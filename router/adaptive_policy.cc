@@ -12,8 +12,9 @@ namespace {
 constexpr double kMinProbability = 0.02;  // estimates are kept inside [kMin, 1 - kMin]
 constexpr double kUcbStdErrors = 2.0;     // optimism of the exploration candidate test
 constexpr double kFloorScales = 3.0;
-constexpr double kMaxBehind = 20.0;       // caps the optimism's growth, in backlog scales      // the backlog's floor, in backlog scales below 0
-constexpr double kMaxCorrection = 3.0;    // the integral corrects the price by e^+-3 at most
+constexpr double kMaxBehind = 20.0;     // caps the optimism's growth, in backlog scales      // the
+                                        // backlog's floor, in backlog scales below 0
+constexpr double kMaxCorrection = 3.0;  // the integral corrects the price by e^+-3 at most
 // The integral starts when the starting backlog is worked off, or after this many labels
 // if it never is (the estimates are then too far off for the backlog to come down).
 constexpr double kIntegrateAfterLabels = 100.0;
@@ -126,9 +127,9 @@ double AdaptivePolicy::QueueLevel(const TenantState& tenant, double jitter) cons
   // most outcomes are never seen, and their sum strays from its prediction.
   const double b = tenant.backlog + PendingShortfall(tenant) + jitter;
   if (!tuning_.exponential_queue) return std::max(0.0, tuning_.q_reference + b);
-  return tuning_.q_reference * std::min(tuning_.max_queue_factor,
-                                        std::exp(std::clamp(b / tuning_.backlog_scale, -30.0,
-                                                            30.0)));
+  return tuning_.q_reference *
+         std::min(tuning_.max_queue_factor,
+                  std::exp(std::clamp(b / tuning_.backlog_scale, -30.0, 30.0)));
 }
 
 double AdaptivePolicy::Bonus() const {
@@ -176,8 +177,8 @@ void AdaptivePolicy::TaskEstimates(const TaskStats* task, std::vector<double>* p
 }
 
 double AdaptivePolicy::Target(uint32_t tenant) const {
-  return std::min(1.0, alpha_[tenant] +
-                           tuning_.margin / std::sqrt(1.0 + labels_ / tuning_.margin_scale));
+  return std::min(
+      1.0, alpha_[tenant] + tuning_.margin / std::sqrt(1.0 + labels_ / tuning_.margin_scale));
 }
 
 AdaptivePolicy::TaskStats& AdaptivePolicy::TaskFor(uint64_t task_key) {
@@ -228,10 +229,8 @@ void AdaptivePolicy::Decide(const RouteRequest& request, uint64_t task_key, Deci
   // it, the policy looks for a model that could catch up, giving each the benefit of its
   // uncertainty, so a model written off after an unlucky start is retried.
   const double behind = std::clamp(
-      (tenant.backlog + PendingShortfall(tenant) - tuning_.optimism_start) /
-          tuning_.backlog_scale,
-      0.0,
-      kMaxBehind);
+      (tenant.backlog + PendingShortfall(tenant) - tuning_.optimism_start) / tuning_.backlog_scale,
+      0.0, kMaxBehind);
   const double bonus = Bonus();
   // Dithering: the backlog the decision sees is jittered by a uniform draw in
   // [-queue_dither, queue_dither]. Near a switching point the choice between two models is
@@ -252,8 +251,7 @@ void AdaptivePolicy::Decide(const RouteRequest& request, uint64_t task_key, Deci
     // estimate plus novelty_z standard errors, fading as labels accrue), so it is served and
     // measured before an unlucky start can write it off.
     const double n_task = task == nullptr ? 0.0 : task->n[m];
-    const double novelty =
-        tuning_.novelty_z * std::max(0.0, 1.0 - n_task / tuning_.novelty_labels);
+    const double novelty = tuning_.novelty_z * std::max(0.0, 1.0 - n_task / tuning_.novelty_labels);
     // Thompson sampling: with thompson > 0, the estimate a decision uses is a draw from its
     // posterior (standard error scaled by `thompson`), so a model whose estimate is uncertain
     // is served now and then, in proportion to the chance that it is in fact worth it.
@@ -275,8 +273,7 @@ void AdaptivePolicy::Decide(const RouteRequest& request, uint64_t task_key, Deci
       // well-measured model is judged on its measurements.
       const double n = task == nullptr ? 0.0 : task->n[m];
       const double doubt = std::max(0.0, 1.0 - n / tuning_.optimism_labels);
-      tilde_[m] =
-          std::min(1.0, tilde_[m] + bonus * tuning_.optimism * behind * doubt * sd_[m]);
+      tilde_[m] = std::min(1.0, tilde_[m] + bonus * tuning_.optimism * behind * doubt * sd_[m]);
       out->score[m] = v * out->cost_estimate[m] + q * (target - tilde_[m]);
     }
     exploit = CommonState::ArgminScore(out->score, out->cost_estimate);
@@ -316,7 +313,8 @@ void AdaptivePolicy::Decide(const RouteRequest& request, uint64_t task_key, Deci
     // Exploration: one extra model that could beat the choice under optimistic estimates.
     // Calls decided but not yet answered count against the budget too, so that requests in
     // flight cannot overshoot it together.
-    const double budget = tuning_.explore_budget * serve_spend_ - explore_spend_ - explore_inflight_;
+    const double budget =
+        tuning_.explore_budget * serve_spend_ - explore_spend_ - explore_inflight_;
     weights_.assign(m_count, 0.0);
     double total = 0.0;
     for (size_t m = 0; m < m_count; ++m) {
@@ -475,8 +473,7 @@ void AdaptivePolicy::BuildFrontier(Rng* noise, const std::vector<size_t>& known,
     const double f = task.requests / total_requests;
     TaskEstimates(&task, &base, &sd);
     for (size_t m : known) {
-      p[m] = noise == nullptr ? base[m]
-                              : std::clamp(base[m] + sd[m] * noise->Normal(), 0.0, 1.0);
+      p[m] = noise == nullptr ? base[m] : std::clamp(base[m] + sd[m] * noise->Normal(), 0.0, 1.0);
     }
     size_t at = known[0];
     for (size_t m : known) {
@@ -635,8 +632,8 @@ Status AdaptivePolicy::LoadLearningState(const msgpack::object& object) {
 
   std::vector<double> model_n, model_sum, all, spend;
   int refresh = 0;
-  using TaskRow = std::tuple<uint64_t, std::vector<double>, std::vector<double>, double, double,
-                             double>;
+  using TaskRow =
+      std::tuple<uint64_t, std::vector<double>, std::vector<double>, double, double, double>;
   std::vector<TaskRow> tasks;
   std::vector<std::tuple<double, double, double, double, double, double, double, double, bool,
                          double, bool>>
@@ -687,17 +684,13 @@ Status AdaptivePolicy::LoadLearningState(const msgpack::object& object) {
         !std::isfinite(correction)) {
       return Status::DataLoss("adaptive policy state: non-finite tenant state");
     }
-    tenants_[j] = TenantState{labels,
-                              backlog,
-                              pending,
-                              pending_var,
-                              pending_n,
-                              calibration_sum,
-                              calibration_n,
-                              price > 0.0 ? price : 1.0,
-                              unreachable,
-                              std::clamp(correction, -kMaxCorrection, kMaxCorrection),
-                              integrating};
+    tenants_[j] =
+        TenantState{labels,        backlog,
+                    pending,       pending_var,
+                    pending_n,     calibration_sum,
+                    calibration_n, price > 0.0 ? price : 1.0,
+                    unreachable,   std::clamp(correction, -kMaxCorrection, kMaxCorrection),
+                    integrating};
   }
   for (size_t m = 0; m < gates_.size(); ++m) {
     auto [n, sum, sum_sq, open] = gates[m];

@@ -75,7 +75,7 @@ class AdaptivePolicy final : public Policy {
     std::vector<double> sum;  // satisfaction per model
     double offset_sum = 0.0;  // sum of (s - model mean) over the task's labels
     double offset_n = 0.0;
-    double requests = 0.0;    // outcomes seen, for the task frequencies
+    double requests = 0.0;  // outcomes seen, for the task frequencies
   };
   struct TenantState {
     double labels = 0.0;  // served labels received
@@ -139,7 +139,7 @@ class AdaptivePolicy final : public Policy {
   int labels_since_refresh_ = 0;
   // Per model, in [-1, 1]: the sign and weight of the optimism bonus (see UpdateLean).
   std::vector<double> lean_;
-  std::vector<size_t> cost_order_;  // models by cost estimate, cheapest first
+  std::vector<size_t> cost_order_;        // models by cost estimate, cheapest first
   std::vector<double> warmup_requested_;  // warm-up calls asked for, per model (this router)
 
   // Scratch for Decide/OnFeedback (no allocation per request once sized).

@@ -75,9 +75,8 @@ Status CommonState::Load(const msgpack::object& state) {
   if (q.size() != queues.size()) {
     return Status::DataLoss("common state: tenant count differs from the configuration");
   }
-  Result<SatisfactionPredictor> pred =
-      SatisfactionPredictor::Deserialize(std::string_view(p->via.bin.ptr, p->via.bin.size),
-                                         predictor.dim(), predictor.num_models());
+  Result<SatisfactionPredictor> pred = SatisfactionPredictor::Deserialize(
+      std::string_view(p->via.bin.ptr, p->via.bin.size), predictor.dim(), predictor.num_models());
   if (!pred.ok()) return pred.status();
   if (pred->dim() != predictor.dim() || pred->num_models() != predictor.num_models()) {
     return Status::DataLoss("common state: predictor shape differs from the configuration");

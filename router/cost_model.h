@@ -18,7 +18,7 @@ namespace messplus::router {
 class CostModel {
  public:
   struct Prior {
-    double mean = -1.0;  // < 0: no prior
+    double mean = -1.0;   // < 0: no prior
     double weight = 1.0;  // in observations
   };
 

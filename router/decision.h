@@ -26,22 +26,22 @@ struct RouteRequest {
 };
 
 struct Decision {
-  uint64_t t = 0;         // 1-based number of this decision at the router that made it
+  uint64_t t = 0;  // 1-based number of this decision at the router that made it
   uint32_t tenant = 0;
-  uint64_t task_key = 0;  // hash of the task tag, 0 when none
-  uint32_t served = 0;    // model whose answer goes back to the client
-  uint32_t chosen = 0;    // the decision rule's choice; exploration may add (and serve) another
-  std::vector<uint32_t> run;             // models to call, `served` first
-  bool explore = false;                  // true when run holds more than the exploit choice
-  double explore_probability = 0.0;      // p_t (or the policy's exploration probability)
-  std::vector<double> run_probability;   // per model: probability it was run for this request
-  std::vector<double> p;                 // per model: predicted satisfaction p_m(x)
-  std::vector<double> score;             // per model: the minimised score V*E_m + Q*(alpha-p_m)
-  std::vector<double> cost_estimate;     // per model: E_m used
-  double q = 0.0;                        // queue length used
-  double v = 0.0;                        // V used
-  double alpha = 0.0;                    // target used (the tenant's alpha, plus any margin)
-  bool alpha_unreachable = false;        // no model is predicted to reach alpha
+  uint64_t task_key = 0;      // hash of the task tag, 0 when none
+  uint32_t served = 0;        // model whose answer goes back to the client
+  uint32_t chosen = 0;        // the decision rule's choice; exploration may add (and serve) another
+  std::vector<uint32_t> run;  // models to call, `served` first
+  bool explore = false;       // true when run holds more than the exploit choice
+  double explore_probability = 0.0;     // p_t (or the policy's exploration probability)
+  std::vector<double> run_probability;  // per model: probability it was run for this request
+  std::vector<double> p;                // per model: predicted satisfaction p_m(x)
+  std::vector<double> score;            // per model: the minimised score V*E_m + Q*(alpha-p_m)
+  std::vector<double> cost_estimate;    // per model: E_m used
+  double q = 0.0;                       // queue length used
+  double v = 0.0;                       // V used
+  double alpha = 0.0;                   // target used (the tenant's alpha, plus any margin)
+  bool alpha_unreachable = false;       // no model is predicted to reach alpha
 };
 
 struct ModelCost {

@@ -14,7 +14,8 @@ Result<std::unique_ptr<Policy>> MakePolicy(const RouterConfig& config) {
   if (config.policy == "adaptive") {
     return std::unique_ptr<Policy>(std::make_unique<AdaptivePolicy>(config));
   }
-  if (config.policy == "paper") return std::unique_ptr<Policy>(std::make_unique<PaperPolicy>(config));
+  if (config.policy == "paper")
+    return std::unique_ptr<Policy>(std::make_unique<PaperPolicy>(config));
   std::string known;
   for (const std::string& n : PolicyNames()) known += (known.empty() ? "" : ", ") + n;
   return Status::NotFound("unknown policy '" + config.policy + "' (known: " + known + ")");

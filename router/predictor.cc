@@ -30,9 +30,7 @@ T ReadLittleEndian(const char* p) {
   return v;
 }
 
-Status Corrupt(const std::string& what) {
-  return Status::DataLoss("predictor state: " + what);
-}
+Status Corrupt(const std::string& what) { return Status::DataLoss("predictor state: " + what); }
 
 }  // namespace
 
@@ -64,12 +62,11 @@ SatisfactionPredictor::SatisfactionPredictor(uint32_t dim, size_t num_models,
       updates_(num_models, 0),
       touched_(dim, 0) {}
 
-void SatisfactionPredictor::PredictLogits(const SparseFeatures& x,
-                                          std::span<double> logits) const {
+void SatisfactionPredictor::PredictLogits(const SparseFeatures& x, std::span<double> logits) const {
   const size_t m = num_models();
   // Accumulate in float over the rows (the weights are float), then add the bias in double.
-  Eigen::Matrix<float, 1, Eigen::Dynamic> acc = Eigen::Matrix<float, 1, Eigen::Dynamic>::Zero(
-      static_cast<Eigen::Index>(m));
+  Eigen::Matrix<float, 1, Eigen::Dynamic> acc =
+      Eigen::Matrix<float, 1, Eigen::Dynamic>::Zero(static_cast<Eigen::Index>(m));
   const size_t n = x.size();
   for (size_t k = 0; k < n; ++k) {
     const uint32_t i = x.index[k];
@@ -174,8 +171,8 @@ std::string SatisfactionPredictor::Serialize() const {
 }
 
 Result<SatisfactionPredictor> SatisfactionPredictor::Deserialize(std::string_view bytes,
-                                                               uint32_t expected_dim,
-                                                               size_t expected_models) {
+                                                                 uint32_t expected_dim,
+                                                                 size_t expected_models) {
   msgpack::object_handle handle;
   try {
     size_t offset = 0;
@@ -199,19 +196,32 @@ Result<SatisfactionPredictor> SatisfactionPredictor::Deserialize(std::string_vie
       const auto& kv = root.via.map.ptr[k];
       if (kv.key.type != msgpack::type::STR) return Corrupt("non-string key");
       const std::string key = kv.key.as<std::string>();
-      if (key == "format") format = kv.val.as<std::string>();
-      else if (key == "version") version = kv.val.as<int64_t>();
-      else if (key == "dim") dim = kv.val.as<int64_t>();
-      else if (key == "models") models = kv.val.as<int64_t>();
-      else if (key == "learning_rate") options.learning_rate = kv.val.as<double>();
-      else if (key == "bias_learning_rate") options.bias_learning_rate = kv.val.as<double>();
-      else if (key == "initial_accumulator") options.initial_accumulator = kv.val.as<double>();
-      else if (key == "l2") options.l2 = kv.val.as<double>();
-      else if (key == "bias") bias = kv.val.as<std::vector<double>>();
-      else if (key == "bias_acc") bias_acc = kv.val.as<std::vector<double>>();
-      else if (key == "updates") updates = kv.val.as<std::vector<uint64_t>>();
-      else if (key == "rows") rows = &kv.val;
-      else if (key == "wg") wg = &kv.val;
+      if (key == "format")
+        format = kv.val.as<std::string>();
+      else if (key == "version")
+        version = kv.val.as<int64_t>();
+      else if (key == "dim")
+        dim = kv.val.as<int64_t>();
+      else if (key == "models")
+        models = kv.val.as<int64_t>();
+      else if (key == "learning_rate")
+        options.learning_rate = kv.val.as<double>();
+      else if (key == "bias_learning_rate")
+        options.bias_learning_rate = kv.val.as<double>();
+      else if (key == "initial_accumulator")
+        options.initial_accumulator = kv.val.as<double>();
+      else if (key == "l2")
+        options.l2 = kv.val.as<double>();
+      else if (key == "bias")
+        bias = kv.val.as<std::vector<double>>();
+      else if (key == "bias_acc")
+        bias_acc = kv.val.as<std::vector<double>>();
+      else if (key == "updates")
+        updates = kv.val.as<std::vector<uint64_t>>();
+      else if (key == "rows")
+        rows = &kv.val;
+      else if (key == "wg")
+        wg = &kv.val;
     }
   } catch (const std::exception& e) {
     return Corrupt(std::string("wrong field type: ") + e.what());

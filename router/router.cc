@@ -3,8 +3,8 @@
 #include <xxhash.h>
 
 #include <algorithm>
-#include <span>
 #include <cmath>
+#include <span>
 #include <string>
 
 #include "router/state_codec.h"
@@ -119,7 +119,8 @@ Status Router::CheckDecision(const Decision& d) const {
 
 Status Router::RecordCosts(const Decision& decision, std::span<const ModelCost> costs) {
   Status st = CheckDecision(decision);
-  if (st.ok() && HasDuplicateModel(costs)) st = Status::InvalidArgument("a model's cost is given twice");
+  if (st.ok() && HasDuplicateModel(costs))
+    st = Status::InvalidArgument("a model's cost is given twice");
   for (size_t i = 0; st.ok() && i < costs.size(); ++i) {
     const ModelCost& c = costs[i];
     if (c.model >= num_models()) {
@@ -143,7 +144,8 @@ Status Router::RecordCosts(const Decision& decision, std::span<const ModelCost> 
 Status Router::RecordFeedback(const Decision& decision, const SparseFeatures& features,
                               std::span<const ModelLabel> labels) {
   Status st = CheckDecision(decision);
-  if (st.ok() && HasDuplicateModel(labels)) st = Status::InvalidArgument("a model's label is given twice");
+  if (st.ok() && HasDuplicateModel(labels))
+    st = Status::InvalidArgument("a model's label is given twice");
   for (size_t i = 0; st.ok() && i < labels.size(); ++i) {
     const ModelLabel& l = labels[i];
     if (l.model >= num_models()) {

@@ -26,10 +26,10 @@ enum class StatusCode : int {
   kNotFound = 2,         // unknown model, tenant, request id, file
   kOutOfRange = 3,       // oversized input, value outside its allowed range
   kFailedPrecondition = 4,
-  kUnavailable = 5,      // a peer did not answer in time
+  kUnavailable = 5,  // a peer did not answer in time
   kInternal = 6,
   kIoError = 7,
-  kDataLoss = 8,         // corrupt state or checkpoint
+  kDataLoss = 8,  // corrupt state or checkpoint
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -39,8 +39,7 @@ class [[nodiscard]] Status {
   Status() = default;  // OK
   Status(StatusCode code, std::string message);
 
-  Status(const Status& other)
-      : rep_(other.rep_ ? std::make_unique<Rep>(*other.rep_) : nullptr) {}
+  Status(const Status& other) : rep_(other.rep_ ? std::make_unique<Rep>(*other.rep_) : nullptr) {}
   Status& operator=(const Status& other) {
     if (this != &other) rep_ = other.rep_ ? std::make_unique<Rep>(*other.rep_) : nullptr;
     return *this;
@@ -113,8 +112,8 @@ class [[nodiscard]] Result {
 }  // namespace messplus
 
 // Returns early from the enclosing function with the Status of `expr` when it is not OK.
-#define MESSPLUS_RETURN_IF_ERROR(expr)            \
-  do {                                            \
-    ::messplus::Status _messplus_st = (expr);     \
-    if (!_messplus_st.ok()) return _messplus_st;  \
+#define MESSPLUS_RETURN_IF_ERROR(expr)           \
+  do {                                           \
+    ::messplus::Status _messplus_st = (expr);    \
+    if (!_messplus_st.ok()) return _messplus_st; \
   } while (false)

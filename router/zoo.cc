@@ -65,7 +65,8 @@ Status SetTuning(AdaptiveTuning* tuning, std::string_view name, double value) {
     return Status::Ok();
   }
   std::string known;
-  for (const TuningField& f : kTuningFields) known += (known.empty() ? "" : ", ") + std::string(f.name);
+  for (const TuningField& f : kTuningFields)
+    known += (known.empty() ? "" : ", ") + std::string(f.name);
   return Status::NotFound("unknown adaptive setting '" + std::string(name) + "' (known: " + known +
                           ")");
 }
@@ -131,7 +132,8 @@ Status RouterConfig::Validate() const {
   nonneg(a.monotone_z, "monotone_z");
   positive(a.backlog_scale, "backlog_scale");
   if (!(a.max_queue_factor >= 1.0)) problem("adaptive.max_queue_factor must be >= 1");
-  if (a.price_draws < 1 || a.price_draws > 1000) problem("adaptive.price_draws must be in [1, 1000]");
+  if (a.price_draws < 1 || a.price_draws > 1000)
+    problem("adaptive.price_draws must be in [1, 1000]");
   nonneg(a.start_backlog, "start_backlog");
   nonneg(a.queue_dither, "queue_dither");
   positive(a.buffer_labels, "buffer_labels");

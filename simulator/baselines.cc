@@ -7,8 +7,7 @@
 
 namespace messplus::simulator {
 
-FixedMix CheapestFixedMix(std::span<const double> sat, std::span<const double> cost,
-                          double alpha) {
+FixedMix CheapestFixedMix(std::span<const double> sat, std::span<const double> cost, double alpha) {
   const size_t m = sat.size();
   FixedMix best;
   best.weight.assign(m, 0.0);

@@ -6,16 +6,16 @@
 #include <numeric>
 #include <string_view>
 
+#include "router/adaptive_policy.h"
 #include "router/feature_hasher.h"
 #include "router/rng.h"
-#include "router/adaptive_policy.h"
 #include "router/router.h"
 
 namespace messplus::simulator {
 namespace {
 
-constexpr uint64_t kOrderStream = 0x6f72646572ull;   // "order"
-constexpr uint64_t kFeedbackStream = 0x666262ull;    // "fbb"
+constexpr uint64_t kOrderStream = 0x6f72646572ull;  // "order"
+constexpr uint64_t kFeedbackStream = 0x666262ull;   // "fbb"
 
 struct PendingFeedback {
   uint64_t due;  // delivered before the decision of request `due`
@@ -25,8 +25,7 @@ struct PendingFeedback {
 
 }  // namespace
 
-FeatureTable HashRows(const Dataset& data, const router::HashingOptions& hashing,
-                      bool with_task) {
+FeatureTable HashRows(const Dataset& data, const router::HashingOptions& hashing, bool with_task) {
   FeatureTable table;
   table.with_task = with_task;
   table.rows.resize(data.rows());
@@ -36,9 +35,10 @@ FeatureTable HashRows(const Dataset& data, const router::HashingOptions& hashing
   for (size_t r = 0; r < data.rows(); ++r) {
     tag = "task=" + data.tasks[r];
     const std::string_view tags[1] = {tag};
-    hasher.Hash(data.prompts[r], with_task ? std::span<const std::string_view>(tags)
-                                           : std::span<const std::string_view>(),
-                &table.rows[r], &scratch);
+    hasher.Hash(
+        data.prompts[r],
+        with_task ? std::span<const std::string_view>(tags) : std::span<const std::string_view>(),
+        &table.rows[r], &scratch);
   }
   return table;
 }

@@ -62,16 +62,16 @@ struct ReplayResult {
   double time_avg_satisfaction = 0.0;
   bool sla_met = false;
   std::vector<std::string> models;
-  std::vector<double> model_share;  // share of requests whose answer came from each model
-  double exploration_share = 0.0;   // share of requests that ran more than the exploit choice
+  std::vector<double> model_share;      // share of requests whose answer came from each model
+  double exploration_share = 0.0;       // share of requests that ran more than the exploit choice
   double exploration_cost_share = 0.0;  // share of the cost spent beyond the rule's choice
   double exploration_cost = 0.0;        // per request: calls beyond the rule's choice
   double chosen_cost = 0.0;             // per request: the rule's choices
-  double final_q = 0.0;             // Q_tracked at the end (tenant 0)
-  double final_q_all = 0.0;         // the paper's Q over all requests
-  size_t feedback_delivered = 0;    // requests whose labels reached the router
-  double predictor_auc = 0.5;       // mean over models of the AUC of p_m(x) at decision time
-  double gain_auc = 0.5;            // AUC of p_last - p_first for "last right, first wrong"
+  double final_q = 0.0;                 // Q_tracked at the end (tenant 0)
+  double final_q_all = 0.0;             // the paper's Q over all requests
+  size_t feedback_delivered = 0;        // requests whose labels reached the router
+  double predictor_auc = 0.5;           // mean over models of the AUC of p_m(x) at decision time
+  double gain_auc = 0.5;                // AUC of p_last - p_first for "last right, first wrong"
   // Adaptive policy only: per model, whether the text model steers its estimates at the end.
   std::vector<bool> text_gate_open;
   std::vector<BaselineResult> baselines;

@@ -50,9 +50,8 @@ nlohmann::json ToJson(const ReplayResult& r) {
   j["text_gate_open"] = r.text_gate_open;
   nlohmann::json baselines = nlohmann::json::object();
   for (const BaselineResult& b : r.baselines) {
-    baselines[b.name] = {{"avg_cost", b.avg_cost},
-                         {"avg_satisfaction", b.avg_satisfaction},
-                         {"sla_met", b.sla_met}};
+    baselines[b.name] = {
+        {"avg_cost", b.avg_cost}, {"avg_satisfaction", b.avg_satisfaction}, {"sla_met", b.sla_met}};
   }
   j["baselines"] = baselines;
   j["eg_expected_cost"] = r.eg_expected_cost;
@@ -85,18 +84,20 @@ std::string FormatTable(const ReplayResult& r, const std::string& title) {
   for (const BaselineResult& b : r.baselines) width = std::max(width, Pretty(b.name).size() + 2);
   const BaselineResult* largest = FindBaseline(r, "always:" + r.models.back());
   auto share_of_largest = [&](double cost) {
-    return largest && largest->avg_cost > 0 ? fmt::format("{:>7.1f}%", 100.0 * cost / largest->avg_cost)
-                                            : std::string("      -");
+    return largest && largest->avg_cost > 0
+               ? fmt::format("{:>7.1f}%", 100.0 * cost / largest->avg_cost)
+               : std::string("      -");
   };
   out += fmt::format("  {:<{}} {:>14} {:>13} {:>8}  {}\n", "", width, "cost/request",
                      "satisfaction", "SLA", "cost vs largest");
   const std::string name = "messplus (" + r.policy + ")";
-  out += fmt::format("  {:<{}} {:>14.2f} {:>13.4f} {:>8}  {}\n", name, width, r.avg_cost,
-                     r.avg_satisfaction, r.sla_met ? "met" : "MISSED", share_of_largest(r.avg_cost));
+  out +=
+      fmt::format("  {:<{}} {:>14.2f} {:>13.4f} {:>8}  {}\n", name, width, r.avg_cost,
+                  r.avg_satisfaction, r.sla_met ? "met" : "MISSED", share_of_largest(r.avg_cost));
   for (const BaselineResult& b : r.baselines) {
-    out += fmt::format("  {:<{}} {:>14.2f} {:>13.4f} {:>8}  {}\n", Pretty(b.name), width,
-                       b.avg_cost, b.avg_satisfaction, b.sla_met ? "met" : "missed",
-                       share_of_largest(b.avg_cost));
+    out +=
+        fmt::format("  {:<{}} {:>14.2f} {:>13.4f} {:>8}  {}\n", Pretty(b.name), width, b.avg_cost,
+                    b.avg_satisfaction, b.sla_met ? "met" : "missed", share_of_largest(b.avg_cost));
   }
   out += fmt::format("\n  alpha (SLA target) {:.4f} over {} requests\n", r.alpha, r.requests);
   out += "  served by:";

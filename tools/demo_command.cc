@@ -32,8 +32,8 @@ int RunDemo(const DemoFlags& f) {
       "on %d topics. Each prompt's words carry its topic and difficulty; bigger models are\n"
       "better and cost more. The router must keep the share of satisfied users at or above\n"
       "alpha = %.2f while paying as little as possible. Costs are in synthetic joules.\n\n",
-      data->num_models(), data->models.front().c_str(), data->models.back().c_str(),
-      data->rows(), f.zoo.num_topics, f.alpha);
+      data->num_models(), data->models.front().c_str(), data->models.back().c_str(), data->rows(),
+      f.zoo.num_topics, f.alpha);
 
   for (const std::string& policy : router::PolicyNames()) {
     simulator::ReplayOptions options;
@@ -67,7 +67,8 @@ void RegisterDemo(CLI::App& app, int* exit_code) {
       "demo", "Route a synthetic zoo (generated, needs no data) and compare with the baselines");
   cmd->add_option("--alpha", flags->alpha, "SLA target")->capture_default_str();
   cmd->add_option("--seed", flags->seed, "routing seed")->capture_default_str();
-  cmd->add_option("--zoo-seed", flags->zoo.seed, "seed of the synthetic zoo")->capture_default_str();
+  cmd->add_option("--zoo-seed", flags->zoo.seed, "seed of the synthetic zoo")
+      ->capture_default_str();
   cmd->add_option("--rows", flags->zoo.rows, "number of prompts")->capture_default_str();
   cmd->add_option("--models", flags->zoo.num_models, "models in the zoo (2..11)")
       ->capture_default_str();

@@ -61,7 +61,7 @@ struct CaseResult {
   std::vector<double> seed_x_eg;
 };
 
-const char* kLlama[] = {"arc_challenge", "arc_easy", "boolq", "logiqa",
+const char* kLlama[] = {"arc_challenge", "arc_easy", "boolq",      "logiqa",
                         "piqa",          "sciq",     "social_iqa", "winogrande"};
 const double kLlamaAlpha[] = {0.50, 0.75, 0.80, 0.40, 0.78, 0.96, 0.44, 0.70};
 
@@ -81,7 +81,8 @@ std::vector<EvalCase> SuiteCases(const std::string& suite, const std::string& di
     }
   } else if (suite == "routellm") {
     std::vector<std::string> mmlu;
-    for (int i = 1; i <= 3; ++i) mmlu.push_back(fmt::format("{}/routellm/routellm_mmlu_part{}.csv", dir, i));
+    for (int i = 1; i <= 3; ++i)
+      mmlu.push_back(fmt::format("{}/routellm/routellm_mmlu_part{}.csv", dir, i));
     const std::vector<std::pair<std::string, double>> costs = {
         {"mistralai/Mixtral-8x7B-Instruct-v0.1", 1.0}, {"gpt-4-1106-preview", 20.0}};
     for (double a : {0.72, 0.75, 0.78}) {
@@ -167,8 +168,7 @@ int RunEval(const EvalFlags& f) {
       for (uint64_t s : f.router.seeds) jobs.push_back({c, p, s});
     }
   }
-  std::vector<Result<simulator::ReplayResult>> results(jobs.size(),
-                                                       Status::Internal("not run"));
+  std::vector<Result<simulator::ReplayResult>> results(jobs.size(), Status::Internal("not run"));
   std::atomic<size_t> next{0};
   auto worker = [&] {
     for (size_t i = next++; i < jobs.size(); i = next++) {
@@ -176,12 +176,14 @@ int RunEval(const EvalFlags& f) {
       RouterFlags rf = f.router;
       rf.policy = policies[job.policy_index];
       rf.no_task = !cases[job.case_index].use_task;
-      Result<simulator::ReplayOptions> o = ToReplayOptions(rf, cases[job.case_index].alpha, job.seed);
+      Result<simulator::ReplayOptions> o =
+          ToReplayOptions(rf, cases[job.case_index].alpha, job.seed);
       if (!o.ok()) {
         results[i] = o.status();
         continue;
       }
-      results[i] = simulator::RunReplay(*datasets[job.case_index], *o, features[job.case_index].get());
+      results[i] =
+          simulator::RunReplay(*datasets[job.case_index], *o, features[job.case_index].get());
     }
   };
   {
@@ -223,10 +225,10 @@ int RunEval(const EvalFlags& f) {
   }
 
   nlohmann::json json = nlohmann::json::array();
-  std::string table = fmt::format(
-      "{:<22} {:<9} {:>6} {:>7} {:>10} {:>7} {:>8} {:>9} {:>6} {:>6} {:>7} {:>9}\n", "case",
-      "policy", "alpha", "SLA", "cost", "x EG", "x single", "x a-orcl", "AUC", "gAUC",
-      "explore", "surplus");
+  std::string table =
+      fmt::format("{:<22} {:<9} {:>6} {:>7} {:>10} {:>7} {:>8} {:>9} {:>6} {:>6} {:>7} {:>9}\n",
+                  "case", "policy", "alpha", "SLA", "cost", "x EG", "x single", "x a-orcl", "AUC",
+                  "gAUC", "explore", "surplus");
   std::map<std::string, std::vector<const CaseResult*>> by_policy;
   for (auto& [key, row] : rows) {
     const double n = row.runs;

@@ -27,7 +27,8 @@ struct SimFlags {
 std::string TracePath(const std::string& base, uint64_t seed, bool several) {
   if (!several) return base;
   std::filesystem::path p(base);
-  return (p.parent_path() / (p.stem().string() + "." + std::to_string(seed) + p.extension().string()))
+  return (p.parent_path() /
+          (p.stem().string() + "." + std::to_string(seed) + p.extension().string()))
       .string();
 }
 

@@ -12,8 +12,7 @@ void AddRouterFlags(CLI::App* cmd, RouterFlags* f) {
   for (const std::string& n : router::PolicyNames()) policies += (policies.empty() ? "" : ", ") + n;
   f->policy = router::RouterConfig().policy;
   cmd->add_option("--policy", f->policy, "routing policy: " + policies)->capture_default_str();
-  cmd->add_option("--v,-V", f->v, "V: weight of cost against the SLA queue")
-      ->capture_default_str();
+  cmd->add_option("--v,-V", f->v, "V: weight of cost against the SLA queue")->capture_default_str();
   cmd->add_option("--c", f->c, "exploration constant c in p_t = min(1, c / t^(1/4))")
       ->capture_default_str();
   cmd->add_option("--seed,--seeds", f->seeds, "seed(s); one run per seed (e.g. --seeds 42 43 44)")

@@ -17,7 +17,8 @@ namespace {
 void ExpectWithinBudget(const Dataset& data, double alpha, double budget, uint64_t seed) {
   double dearest_call = 0.0;
   for (size_t r = 0; r < data.rows(); ++r) {
-    for (size_t m = 0; m < data.num_models(); ++m) dearest_call = std::max(dearest_call, data.Cost(r, m));
+    for (size_t m = 0; m < data.num_models(); ++m)
+      dearest_call = std::max(dearest_call, data.Cost(r, m));
   }
   for (size_t limit : {100u, 500u, 2000u, 0u}) {
     ReplayOptions o;

@@ -41,8 +41,8 @@ Dataset TwoModelToy() {
 TEST(Baselines, CheapestFixedMixMixesTheTwoModelsAroundAlpha) {
   // sat (0.5, 0.75), cost (1, 10), alpha 0.6: w_large = (0.6-0.5)/(0.25) = 0.4,
   // cost = 0.6 * 1 + 0.4 * 10 = 4.6.
-  const FixedMix mix = CheapestFixedMix(std::vector<double>{0.5, 0.75},
-                                        std::vector<double>{1.0, 10.0}, 0.6);
+  const FixedMix mix =
+      CheapestFixedMix(std::vector<double>{0.5, 0.75}, std::vector<double>{1.0, 10.0}, 0.6);
   EXPECT_TRUE(mix.feasible);
   EXPECT_NEAR(mix.weight[0], 0.6, 1e-12);
   EXPECT_NEAR(mix.weight[1], 0.4, 1e-12);
@@ -50,8 +50,8 @@ TEST(Baselines, CheapestFixedMixMixesTheTwoModelsAroundAlpha) {
 }
 
 TEST(Baselines, CheapestFixedMixFallsBackToTheBestModelWhenAlphaIsOutOfReach) {
-  const FixedMix mix = CheapestFixedMix(std::vector<double>{0.5, 0.75},
-                                        std::vector<double>{1.0, 10.0}, 0.9);
+  const FixedMix mix =
+      CheapestFixedMix(std::vector<double>{0.5, 0.75}, std::vector<double>{1.0, 10.0}, 0.9);
   EXPECT_FALSE(mix.feasible);
   EXPECT_EQ(mix.weight[1], 1.0);
 }

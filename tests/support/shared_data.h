@@ -26,13 +26,13 @@ inline bool RunningInCi() {
 }  // namespace messplus::testing
 
 // Use at the top of a test body: resolves `path` (relative to the data dir) or ends the test.
-#define MESSPLUS_REQUIRE_SHARED_DATA(var, relative)                                         \
-  const std::string var = ::messplus::testing::SharedDataDir() + "/" + (relative);          \
-  if (!std::filesystem::exists(var)) {                                                      \
-    if (::messplus::testing::RunningInCi()) {                                               \
-      GTEST_FAIL() << "shared data missing: " << var                                        \
-                   << " (CI=true: ../shared/data must sit beside the checkout, or set "     \
-                      "MESSPLUS_DATA_DIR)";                                                 \
-    }                                                                                       \
-    GTEST_SKIP() << "shared data not found at " << var << " (set MESSPLUS_DATA_DIR)";       \
+#define MESSPLUS_REQUIRE_SHARED_DATA(var, relative)                                     \
+  const std::string var = ::messplus::testing::SharedDataDir() + "/" + (relative);      \
+  if (!std::filesystem::exists(var)) {                                                  \
+    if (::messplus::testing::RunningInCi()) {                                           \
+      GTEST_FAIL() << "shared data missing: " << var                                    \
+                   << " (CI=true: ../shared/data must sit beside the checkout, or set " \
+                      "MESSPLUS_DATA_DIR)";                                             \
+    }                                                                                   \
+    GTEST_SKIP() << "shared data not found at " << var << " (set MESSPLUS_DATA_DIR)";   \
   }
