@@ -203,17 +203,9 @@ double AdaptivePolicy::Estimate(size_t model, uint64_t task_key) const {
 
 void AdaptivePolicy::Decide(const RouteRequest& request, uint64_t task_key, Decision* out) {
   const size_t m_count = num_models_;
-  const uint64_t t = ++state_.decisions;
+  state_.BeginDecision(request, task_key, out);
   const TaskStats* task = FindTask(task_key);
   const TenantState& tenant = tenants_[request.tenant];
-
-  out->t = t;
-  out->tenant = request.tenant;
-  out->task_key = task_key;
-  out->p.resize(m_count);
-  out->score.resize(m_count);
-  out->cost_estimate.resize(m_count);
-  out->run_probability.assign(m_count, 0.0);
   tilde_.resize(m_count);
   sd_.resize(m_count);
 

@@ -21,6 +21,19 @@ CommonState::CommonState(const RouterConfig& config, double initial_queue)
   }
 }
 
+uint64_t CommonState::BeginDecision(const RouteRequest& request, uint64_t task_key,
+                                    Decision* out) {
+  const size_t m = predictor.num_models();
+  out->t = ++decisions;
+  out->tenant = request.tenant;
+  out->task_key = task_key;
+  out->p.resize(m);
+  out->score.resize(m);
+  out->cost_estimate.resize(m);
+  out->run_probability.assign(m, 0.0);
+  return out->t;
+}
+
 uint32_t CommonState::ArgminScore(const std::vector<double>& score,
                                   const std::vector<double>& cost) {
   uint32_t best = 0;

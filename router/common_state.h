@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "router/cost_model.h"
+#include "router/decision.h"
 #include "router/policy.h"
 #include "router/predictor.h"
 #include "router/virtual_queue.h"
@@ -22,6 +23,10 @@ struct CommonState {
   SatisfactionPredictor predictor;
   uint64_t decisions = 0;  // requests decided so far here (t of the last decision)
   uint64_t outcomes = 0;   // outcomes recorded (requests answered), at whichever router
+
+  // Starts a decision record: numbers it (t = ++decisions), stamps tenant and task, and
+  // sizes the per-model vectors (reusing their storage).
+  uint64_t BeginDecision(const RouteRequest& request, uint64_t task_key, Decision* out);
 
   // Exploit choice: argmin of score, ties to the lower cost estimate, then the lower index.
   static uint32_t ArgminScore(const std::vector<double>& score, const std::vector<double>& cost);

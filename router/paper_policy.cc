@@ -11,17 +11,9 @@ PaperPolicy::PaperPolicy(const RouterConfig& config)
 
 void PaperPolicy::Decide(const RouteRequest& request, uint64_t task_key, Decision* out) {
   const size_t m_count = num_models_;
-  const uint64_t t = ++state_.decisions;
+  const uint64_t t = state_.BeginDecision(request, task_key, out);
   const double p_t = schedule_.Probability(t);
   const bool explore = rng_.Bernoulli(p_t);
-
-  out->t = t;
-  out->tenant = request.tenant;
-  out->task_key = task_key;
-  out->p.resize(m_count);
-  out->score.resize(m_count);
-  out->cost_estimate.resize(m_count);
-  out->run_probability.assign(m_count, 0.0);
   state_.predictor.Predict(*request.features, out->p);
 
   const VirtualQueue& queue = state_.queues[request.tenant];
