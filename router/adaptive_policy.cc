@@ -11,10 +11,9 @@ namespace {
 
 constexpr double kMinProbability = 0.02;  // estimates are kept inside [kMin, 1 - kMin]
 constexpr double kUcbStdErrors = 2.0;     // optimism of the exploration candidate test
-constexpr double kFloorScales = 3.0;
-constexpr double kMaxBehind = 20.0;     // caps the optimism's growth, in backlog scales      // the
-                                        // backlog's floor, in backlog scales below 0
-constexpr double kMaxCorrection = 3.0;  // the integral corrects the price by e^+-3 at most
+constexpr double kFloorScales = 3.0;      // the backlog's floor, in backlog scales below 0
+constexpr double kMaxBehind = 20.0;       // caps the optimism's growth, in backlog scales
+constexpr double kMaxCorrection = 3.0;    // the integral corrects the price by e^+-3 at most
 // The integral starts when the starting backlog is worked off, or after this many labels
 // if it never is (the estimates are then too far off for the backlog to come down).
 constexpr double kIntegrateAfterLabels = 100.0;
@@ -51,16 +50,14 @@ AdaptivePolicy::AdaptivePolicy(const RouterConfig& config)
       warmup_requested_(num_models_, 0.0) {
   cost_order_.resize(num_models_);
   for (size_t m = 0; m < num_models_; ++m) cost_order_[m] = m;
-  for (TenantState& t : tenants_) t.backlog = 0.0;
   UpdateLean();
 }
 
 void AdaptivePolicy::UpdateLean() {
   if (num_models_ < 2) return;
   // Rank the models by cost (known costs first, cheapest first; unknown ones count as the
-  // dearest) and lean the cheapest toward pessimism, the dearest toward optimism: comparing
-  // two models, the cheaper must prove itself and the dearer gets the benefit of the doubt.
-  // Errors of the estimates then cost money, never the SLA.
+  // dearest): the order of the monotone smoothing, and the lean of each model's optimism
+  // from lean_low (cheapest) to lean_high (dearest); both are off by default.
   std::vector<size_t> order(num_models_);
   for (size_t m = 0; m < num_models_; ++m) order[m] = m;
   std::stable_sort(order.begin(), order.end(), [this](size_t a, size_t b) {

@@ -6,21 +6,25 @@
 //      updates counts per model and per (task, model). A model's mean is shrunk toward the
 //      mean over all models; a task's difficulty offset toward 0; the (task, model) estimate
 //      toward model mean + task offset. With no per-request signal the policy therefore
-//      becomes the cheapest mix per task instead of following noise.
+//      becomes a mix per task instead of following noise.
 //   2. Text. A hashed n-gram logistic model learns each model's residual over those
 //      estimates. It steers a model's estimate only after it has beaten the estimates, in log
 //      loss on labels it had not seen yet, with a margin and z standard errors to spare
 //      (the text gate); until then the estimate ignores the text.
 //   3. Price. Every few labels, the cheapest allocation of models per task that meets the
-//      target (alpha plus a shrinking margin) is solved from the estimates and task
-//      frequencies; its marginal price lambda (cost per unit of satisfaction) sets
-//      V = q_reference / lambda, so the allocation is what the rule picks at Q = q_reference.
-//   4. Queue. Q = max(0, q_reference + B + P): B is the backlog moved by arrived labels
-//      (B <- max(-q_reference, B + target - s), starting at start_backlog), P the predicted
-//      shortfall of requests whose label has not arrived (yet, or ever).
-//   5. Decision. argmin_m V*E_m + Q*(target - p_m(x)), p_m raised by `optimism` standard
-//      errors, ties to the cheaper model. Models whose cost is still unknown look free, so
-//      each is tried once.
+//      target (alpha plus a decaying margin) is solved from the estimates and the task
+//      frequencies, for draws from the estimates' posteriors; the median of the marginal
+//      prices lambda (cost per unit of satisfaction) sets V = q_reference / lambda, so the
+//      allocation is what the rule picks at Q = q_reference.
+//   4. Queue. Q = q_reference * exp(b / backlog_scale) with b = B + P: B is the backlog moved
+//      by arrived labels (B <- B + target - s, a buffer added over the first labels), P the
+//      predicted shortfall of requests whose label has not arrived (yet, or ever), corrected
+//      for the measured bias of such predictions plus an allowance for their variance. The
+//      decision sees b jittered by +-queue_dither.
+//   5. Decision. argmin_m V*E_m + Q*(target - p_m(x)), ties to the cheaper model. Behind the
+//      target, models dearer than the choice are judged with optimism growing with the
+//      backlog, so a model written off after an unlucky start is retried. Models whose cost
+//      is still unknown look free, so each is tried once.
 //   6. Exploration. With probability explore_rate, one extra model runs beside the chosen one
 //      if it could beat it under optimistic estimates and the extra spend stays within
 //      explore_budget of the spend on the rule's choices. Guarantee (constant per-call costs,
