@@ -552,8 +552,10 @@ void AdaptivePolicy::RefreshPrices() {
   for (uint32_t j = 0; j < tenants_.size(); ++j) {
     TenantState& tenant = tenants_[j];
     auto first = prices_.begin() + static_cast<std::ptrdiff_t>(j) * draws;
-    std::nth_element(first, first + draws / 2, first + draws);
-    const double price = first[draws / 2];
+    const auto k = static_cast<std::ptrdiff_t>(
+        std::min<double>(draws - 1, std::floor(tuning_.price_quantile * draws)));
+    std::nth_element(first, first + k, first + draws);
+    const double price = first[k];
     tenant.unreachable = 2 * reached[j] < draws && all_n_ >= 100.0;
     if (price > 0.0 && std::isfinite(price)) tenant.price = price;
   }

@@ -51,6 +51,7 @@ const TuningField kTuningFields[] = {
     {"exponential_queue", nullptr, &AdaptiveTuning::exponential_queue, nullptr},
     {"price_refresh_labels", nullptr, nullptr, &AdaptiveTuning::price_refresh_labels},
     {"price_draws", nullptr, nullptr, &AdaptiveTuning::price_draws},
+    {"price_quantile", &AdaptiveTuning::price_quantile, nullptr, nullptr},
 };
 
 }  // namespace
@@ -147,6 +148,9 @@ Status RouterConfig::Validate() const {
   nonneg(a.thompson, "thompson");
   nonneg(a.warmup_labels, "warmup_labels");
   nonneg(a.pending_z, "pending_z");
+  if (!(a.price_quantile >= 0.0 && a.price_quantile <= 1.0)) {
+    problem("adaptive.price_quantile must be in [0, 1]");
+  }
   positive(a.novelty_labels, "novelty_labels");
   nonneg(a.text_gate_margin, "text_gate_margin");
   nonneg(a.text_gate_z, "text_gate_z");

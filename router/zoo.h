@@ -47,6 +47,9 @@ struct AdaptiveTuning {
   // The price is the median over price_draws posterior draws of the estimates (see
   // RefreshPrices); 1 uses the point estimates.
   int price_draws = 15;
+  // ... the price_quantile quantile of them (0.5: the median; lower: a cheaper segment keeps
+  // its price until the evidence against it is stronger).
+  double price_quantile = 0.5;
   // The queue is q_reference + backlog (as in MESS+), or, with exponential_queue,
   // q_reference * exp(backlog / backlog_scale): the price then doubles every
   // 0.69 * backlog_scale units of satisfaction behind the target. backlog_scale is also the
