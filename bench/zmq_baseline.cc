@@ -60,6 +60,8 @@ using loadgen::LatencyHistogram;
 constexpr size_t kHeaderBytes = 16;
 constexpr uint64_t kStopSeq = ~uint64_t{0};  // the client's last request: stop after it
 constexpr auto kIoTimeout = std::chrono::milliseconds(200);  // blocking calls wake this often
+// How long past its deadline a stage gets to report a partial result and exit.
+constexpr auto kGrace = std::chrono::seconds(5);
 
 struct Options {
   std::vector<std::string> tests{"chain", "rtt"};
@@ -316,7 +318,7 @@ ChainRun RunChainThreads(const Options& o, const std::string& transport) {
       downstream = ready_future.get();
       started = !downstream.empty();
     }
-    if (started && result_future.wait_until(deadline) == std::future_status::ready) {
+    if (started && result_future.wait_until(deadline + kGrace) == std::future_status::ready) {
       result = result_future.get();
     }
     for (std::thread& t : threads) t.join();  // every stage ends by count or deadline
@@ -346,8 +348,9 @@ ChainRun RunChainProcesses(const Options& o, const std::string& transport) {
     if (started) downstream = *line;
   }
   std::optional<std::string> result;
-  if (started) result = ReadLine(children.front().fd, deadline);  // the sink was started first
-  const int bad = Reap(children, deadline + std::chrono::seconds(5));
+  // The sink was started first.
+  if (started) result = ReadLine(children.front().fd, deadline + kGrace);
+  const int bad = Reap(children, deadline + kGrace);
   ChainRun run = ParseChainResult(result, o);
   run.ok = run.ok && bad == 0;
   return run;
@@ -649,7 +652,7 @@ std::vector<RttResult> RunRttProcesses(const Options& o, const std::string& tran
       results = RunClient(ctx, fe, o, deadline);
     }
   }
-  if (Reap(children, deadline + std::chrono::seconds(5)) != 0) {
+  if (Reap(children, deadline + kGrace) != 0) {
     for (RttResult& r : results) r.ok = false;
   }
   return results;
