@@ -20,6 +20,7 @@
 #include "router/feature_hasher.h"
 #include "router/predictor.h"
 #include "router/router.h"
+#include "simulator/replay.h"
 
 // Counts heap allocations, so the driver can report them per call of the hot path (the loops
 // are meant to allocate nothing once warmed up). malloc is interposed (glibc supports
@@ -39,6 +40,8 @@ void* malloc(size_t size) {
 
 namespace messplus::bench {
 namespace {
+
+constexpr size_t kReplayRows = 10000;
 
 struct Flags {
   std::string what = "decide";
@@ -60,6 +63,7 @@ struct Buffers {
 __attribute__((noinline)) uint64_t ProfiledLoop(const Flags& f, TrainedRouter* t,
                                                 const PromptPool* pool,
                                                 router::SatisfactionPredictor* predictor,
+                                                const simulator::FeatureTable* replay_features,
                                                 Buffers* b) {
   uint64_t sum = 0;
   if (f.what == "decide" || f.what == "decide-long") {
@@ -83,6 +87,16 @@ __attribute__((noinline)) uint64_t ProfiledLoop(const Flags& f, TrainedRouter* t
       hasher.Hash(text, tags, &b->features, &b->scratch);
       sum += b->features.size();
     }
+  } else if (f.what == "replay") {
+    // One replay of kReplayRows synthetic requests per iteration (features hashed outside).
+    const simulator::Dataset& data = SyntheticZoo(f.models, kReplayRows);
+    simulator::ReplayOptions options;
+    options.router.policy = f.policy;
+    options.alpha = MidAlpha(data);
+    for (size_t i = 0; i < f.iterations; ++i) {
+      Result<simulator::ReplayResult> r = simulator::RunReplay(data, options, replay_features);
+      if (r.ok()) sum += r->model_share.size();
+    }
   } else if (f.what == "predict") {
     std::vector<double>& p = b->p;
     p.resize(predictor->num_models());
@@ -99,6 +113,7 @@ int Run(const Flags& f) {
   PromptPool pool;
   const PromptPool* pool_ptr = nullptr;
   std::unique_ptr<router::SatisfactionPredictor> predictor;
+  simulator::FeatureTable replay_features;
   if (f.what == "decide" || f.what == "decide-long" || f.what == "predict") {
     t = Train(SyntheticZoo(f.models, kZooRows), f.policy);
     if (f.what != "decide") {
@@ -109,6 +124,9 @@ int Run(const Flags& f) {
       predictor = std::make_unique<router::SatisfactionPredictor>(
           t.router->policy().predictor());
     }
+  } else if (f.what == "replay") {
+    replay_features = simulator::HashRows(SyntheticZoo(f.models, kReplayRows),
+                                          router::HashingOptions(), /*with_task=*/true);
   } else if (f.what != "hash") {
     std::fprintf(stderr, "messplus_profile_hot: unknown --what %s\n", f.what.c_str());
     return 2;
@@ -117,10 +135,10 @@ int Run(const Flags& f) {
   Buffers buffers;
   Flags warm = f;
   warm.iterations = 1;
-  (void)ProfiledLoop(warm, &t, pool_ptr, predictor.get(), &buffers);
+  (void)ProfiledLoop(warm, &t, pool_ptr, predictor.get(), &replay_features, &buffers);
   const size_t allocations_before = g_allocations;
   const auto start = std::chrono::steady_clock::now();
-  const uint64_t sum = ProfiledLoop(f, &t, pool_ptr, predictor.get(), &buffers);
+  const uint64_t sum = ProfiledLoop(f, &t, pool_ptr, predictor.get(), &replay_features, &buffers);
   const size_t allocations = g_allocations - allocations_before;
   const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() -
                                                              start)
@@ -141,7 +159,7 @@ int Run(const Flags& f) {
 int main(int argc, char** argv) {
   messplus::bench::Flags f;
   CLI::App app{"Runs one router hot path a fixed number of times (for callgrind)"};
-  app.add_option("--what", f.what, "decide | decide-long | hash | predict")->capture_default_str();
+  app.add_option("--what", f.what, "decide | decide-long | hash | predict | replay (10,000 synthetic requests per iteration)")->capture_default_str();
   app.add_option("--models", f.models, "zoo size (2..11)")->capture_default_str();
   app.add_option("--policy", f.policy, "adaptive | paper")->capture_default_str();
   app.add_option("--chars", f.chars, "prompt length for --what hash (<= 2000)")
