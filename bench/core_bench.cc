@@ -8,6 +8,7 @@
 //   * FeatureHasher::Hash of a 100 / 500 / 2000-character English prompt plus one task tag;
 //   * SatisfactionPredictor::Update and Predict for 3 and 11 models;
 //   * VirtualQueue::UpdateTracked; Router::RecordFeedback and RecordCosts;
+//   * LatencyHistogram::Record and Percentile (tools/loadgen);
 //   * RunReplay of 10,000 synthetic requests (3 models), and of the Llama arc_easy + boolq
 //     capture when ../shared/data is present, as requests per second.
 //
@@ -38,6 +39,7 @@
 #include "simulator/dataset.h"
 #include "simulator/replay.h"
 #include "simulator/synthetic.h"
+#include "tools/loadgen/histogram.h"
 
 namespace messplus::bench {
 namespace {
@@ -247,6 +249,37 @@ void BM_VirtualQueueUpdate(benchmark::State& state) {
 BENCHMARK(BM_VirtualQueueUpdate);
 
 // ---------------------------------------------------------------------------------------------
+// LatencyHistogram (tools/loadgen), as the load generator uses it: one Record per reply.
+// Arg: significant digits. Values are exponential around 100 us (pre-drawn).
+
+void BM_HistogramRecord(benchmark::State& state) {
+  loadgen::LatencyHistogram h(static_cast<int>(state.range(0)));
+  std::vector<int64_t> v(4096);
+  Rng rng(9);
+  for (int64_t& x : v) x = static_cast<int64_t>(-1e5 * std::log(1.0 - rng.Uniform()));
+  size_t i = 0;
+  for (auto _ : state) {
+    h.Record(v[i]);
+    i = (i + 1) & (v.size() - 1);
+  }
+  benchmark::DoNotOptimize(h.Count());
+  state.SetItemsProcessed(state.iterations());
+  state.counters["bytes"] = static_cast<double>(h.MemoryBytes());
+}
+BENCHMARK(BM_HistogramRecord)->ArgName("digits")->Arg(2)->Arg(3);
+
+// Reading one percentile walks the buckets: a reporting cost, not a per-request one.
+void BM_HistogramPercentile(benchmark::State& state) {
+  loadgen::LatencyHistogram h(static_cast<int>(state.range(0)));
+  Rng rng(9);
+  for (int k = 0; k < 100000; ++k)
+    h.Record(static_cast<int64_t>(-1e5 * std::log(1.0 - rng.Uniform())));
+  for (auto _ : state) benchmark::DoNotOptimize(h.Percentile(99.9));
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_HistogramPercentile)->ArgName("digits")->Arg(2)->Arg(3);
+
+// ---------------------------------------------------------------------------------------------
 // Router::RecordFeedback and RecordCosts, on decisions made for the held-out requests. Each
 // feedback carries a label for every model the decision ran (1, or 2 when it explored), as
 // the simulator sends them. Args: {num_models, policy}.
@@ -292,15 +325,16 @@ void BM_RecordFeedback(benchmark::State& state) {
   if (it == cache.end()) {
     TrainedRouter t = Train(SyntheticZoo(models, kZooRows), policy);
     FeedbackPool pool = MakeFeedbackPool(t);
-    it = cache.emplace(std::make_pair(models, policy), std::make_pair(std::move(t), std::move(pool)))
-             .first;
+    it =
+        cache.emplace(std::make_pair(models, policy), std::make_pair(std::move(t), std::move(pool)))
+            .first;
   }
   TrainedRouter& t = it->second.first;
   const FeedbackPool& pool = it->second.second;
   size_t i = 0;
   for (auto _ : state) {
-    const Status st = t.router->RecordFeedback(pool.decisions[i], t.features.rows[pool.rows[i]],
-                                               pool.labels[i]);
+    const Status st =
+        t.router->RecordFeedback(pool.decisions[i], t.features.rows[pool.rows[i]], pool.labels[i]);
     benchmark::DoNotOptimize(st);
     if (++i == pool.rows.size()) i = 0;
   }
@@ -377,10 +411,7 @@ void BM_ReplaySyntheticWithHashing(benchmark::State& state) {
   state.SetLabel(PolicyName(state.range(0)) + "/synthetic 10k x 3, hashing included");
   ReplayLoop(state, data, nullptr);
 }
-BENCHMARK(BM_ReplaySyntheticWithHashing)
-    ->ArgName("paper")
-    ->Arg(0)
-    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ReplaySyntheticWithHashing)->ArgName("paper")->Arg(0)->Unit(benchmark::kMillisecond);
 
 void BM_ReplayLlama(benchmark::State& state) {
   const simulator::Dataset* data = LlamaArcEasyBoolq();

@@ -71,10 +71,10 @@ const simulator::Dataset& SyntheticZoo(int num_models, size_t rows) {
 const simulator::Dataset* LlamaArcEasyBoolq() {
   static const std::unique_ptr<simulator::Dataset> data = []() {
     const std::filesystem::path dir = DataDir() / "messplus_llama3";
-    Result<simulator::Dataset> d = simulator::LoadDatasets(
-        {(dir / "messplus_llama3_arc_easy.csv").string(),
-         (dir / "messplus_llama3_boolq.csv").string()},
-        simulator::LoadOptions());
+    Result<simulator::Dataset> d =
+        simulator::LoadDatasets({(dir / "messplus_llama3_arc_easy.csv").string(),
+                                 (dir / "messplus_llama3_boolq.csv").string()},
+                                simulator::LoadOptions());
     return d.ok() ? std::make_unique<simulator::Dataset>(std::move(*d)) : nullptr;
   }();
   return data.get();

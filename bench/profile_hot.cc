@@ -121,8 +121,7 @@ int Run(const Flags& f) {
       pool_ptr = &pool;
     }
     if (f.what == "predict") {
-      predictor = std::make_unique<router::SatisfactionPredictor>(
-          t.router->policy().predictor());
+      predictor = std::make_unique<router::SatisfactionPredictor>(t.router->policy().predictor());
     }
   } else if (f.what == "replay") {
     replay_features = simulator::HashRows(SyntheticZoo(f.models, kReplayRows),
@@ -140,16 +139,16 @@ int Run(const Flags& f) {
   const auto start = std::chrono::steady_clock::now();
   const uint64_t sum = ProfiledLoop(f, &t, pool_ptr, predictor.get(), &replay_features, &buffers);
   const size_t allocations = g_allocations - allocations_before;
-  const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() -
-                                                             start)
-                        .count();
-  std::printf("what=%s models=%d policy=%s chars=%zu iterations=%zu features=%.1f "
-              "ns_per_call=%.1f allocs_per_call=%.3f checksum=%llu\n",
-              f.what.c_str(), f.models, f.policy.c_str(), f.chars, f.iterations,
-              pool_ptr != nullptr ? pool.mean_features : t.mean_features,
-              ns / static_cast<double>(f.iterations),
-              static_cast<double>(allocations) / static_cast<double>(f.iterations),
-              static_cast<unsigned long long>(sum));
+  const double ns =
+      std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
+  std::printf(
+      "what=%s models=%d policy=%s chars=%zu iterations=%zu features=%.1f "
+      "ns_per_call=%.1f allocs_per_call=%.3f checksum=%llu\n",
+      f.what.c_str(), f.models, f.policy.c_str(), f.chars, f.iterations,
+      pool_ptr != nullptr ? pool.mean_features : t.mean_features,
+      ns / static_cast<double>(f.iterations),
+      static_cast<double>(allocations) / static_cast<double>(f.iterations),
+      static_cast<unsigned long long>(sum));
   return 0;
 }
 
@@ -159,13 +158,15 @@ int Run(const Flags& f) {
 int main(int argc, char** argv) {
   messplus::bench::Flags f;
   CLI::App app{"Runs one router hot path a fixed number of times (for callgrind)"};
-  app.add_option("--what", f.what, "decide | decide-long | hash | predict | replay (10,000 synthetic requests per iteration)")->capture_default_str();
+  app.add_option(
+         "--what", f.what,
+         "decide | decide-long | hash | predict | replay (10,000 synthetic requests per iteration)")
+      ->capture_default_str();
   app.add_option("--models", f.models, "zoo size (2..11)")->capture_default_str();
   app.add_option("--policy", f.policy, "adaptive | paper")->capture_default_str();
   app.add_option("--chars", f.chars, "prompt length for --what hash (<= 2000)")
       ->capture_default_str();
-  app.add_option("--iterations", f.iterations, "calls in the measured loop")
-      ->capture_default_str();
+  app.add_option("--iterations", f.iterations, "calls in the measured loop")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (f.chars > messplus::bench::kEnglishPrompt.size()) {
     std::fprintf(stderr, "--chars must be <= %zu\n", messplus::bench::kEnglishPrompt.size());

@@ -240,7 +240,8 @@ void ChainStage(zmq::context_t& ctx, const Options& o, const std::string& transp
   }
   zmq::socket_t in(ctx, zmq::socket_type::pull);
   SetCommon(in, 0);
-  const std::string endpoint = BoundEndpoint(in, BindAddress(transport, "chain" + std::to_string(k)));
+  const std::string endpoint =
+      BoundEndpoint(in, BindAddress(transport, "chain" + std::to_string(k)));
   std::optional<zmq::socket_t> out;
   if (!sink) {
     out.emplace(ctx, zmq::socket_type::push);
@@ -284,9 +285,8 @@ ChainRun ParseChainResult(const std::optional<std::string>& line, const Options&
 }
 
 ChainRun RunChainThreads(const Options& o, const std::string& transport) {
-  const Clock::time_point deadline =
-      Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                         std::chrono::duration<double>(o.timeout_s));
+  const Clock::time_point deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                                        std::chrono::duration<double>(o.timeout_s));
   std::optional<std::string> result;
   {
     zmq::context_t ctx;
@@ -327,9 +327,8 @@ ChainRun RunChainThreads(const Options& o, const std::string& transport) {
 }
 
 ChainRun RunChainProcesses(const Options& o, const std::string& transport) {
-  const Clock::time_point deadline =
-      Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                         std::chrono::duration<double>(o.timeout_s));
+  const Clock::time_point deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                                        std::chrono::duration<double>(o.timeout_s));
   std::vector<Child> children;
   std::string downstream;
   bool started = true;
@@ -442,7 +441,9 @@ class Client {
  public:
   Client(zmq::context_t& ctx, const std::string& frontend, const Options& o,
          Clock::time_point deadline)
-      : o_(o), deadline_(deadline), dealer_(ctx, zmq::socket_type::dealer),
+      : o_(o),
+        deadline_(deadline),
+        dealer_(ctx, zmq::socket_type::dealer),
         payload_(std::max(o.size, kHeaderBytes), 'x') {
     SetCommon(dealer_, 0);
     dealer_.connect(frontend);
@@ -542,8 +543,9 @@ class Client {
 
  private:
   RttResult Make(const std::string& mode, uint64_t count) {
-    RttResult r{mode, 0.0, 1, count, 0, 0.0, 0.0, LatencyHistogram(o_.digits),
-                LatencyHistogram(o_.digits), false};
+    RttResult r{
+        mode, 0.0, 1, count, 0, 0.0, 0.0, LatencyHistogram(o_.digits), LatencyHistogram(o_.digits),
+        false};
     return r;
   }
 
@@ -589,8 +591,8 @@ class Client {
   zmq::message_t delimiter_, body_;
 };
 
-std::vector<RttResult> RunClient(zmq::context_t& ctx, const std::string& frontend,
-                                 const Options& o, Clock::time_point deadline) {
+std::vector<RttResult> RunClient(zmq::context_t& ctx, const std::string& frontend, const Options& o,
+                                 Clock::time_point deadline) {
   Client client(ctx, frontend, o, deadline);
   std::vector<RttResult> results;
   (void)client.PingPong(o.warmup, /*record=*/false);  // connections up, caches warm
@@ -604,16 +606,15 @@ std::vector<RttResult> RunClient(zmq::context_t& ctx, const std::string& fronten
 }
 
 std::vector<RttResult> RunRttThreads(const Options& o, const std::string& transport) {
-  const Clock::time_point deadline =
-      Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                         std::chrono::duration<double>(o.timeout_s));
+  const Clock::time_point deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                                        std::chrono::duration<double>(o.timeout_s));
   std::vector<RttResult> results;
   zmq::context_t ctx;
   std::promise<std::string> ready;
   std::future<std::string> ready_future = ready.get_future();
-  std::thread broker([&]() { Broker(ctx, transport, deadline, [&](const std::string& s) {
-                               ready.set_value(s);
-                             }); });
+  std::thread broker([&]() {
+    Broker(ctx, transport, deadline, [&](const std::string& s) { ready.set_value(s); });
+  });
   if (ready_future.wait_until(deadline) == std::future_status::ready) {
     const std::string line = ready_future.get();
     const std::string fe = line.substr(0, line.find(' ')), be = line.substr(line.find(' ') + 1);
@@ -626,9 +627,8 @@ std::vector<RttResult> RunRttThreads(const Options& o, const std::string& transp
 }
 
 std::vector<RttResult> RunRttProcesses(const Options& o, const std::string& transport) {
-  const Clock::time_point deadline =
-      Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                         std::chrono::duration<double>(o.timeout_s));
+  const Clock::time_point deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                                        std::chrono::duration<double>(o.timeout_s));
   std::vector<Child> children;
   std::vector<RttResult> results;
   std::optional<Child> broker = Spawn([&](const Report& r) {
@@ -707,9 +707,13 @@ ChainSummary Summarise(std::string transport, std::string isolation, std::vector
 }
 
 nlohmann::json ToJson(const RttResult& r) {
-  nlohmann::json j{{"mode", r.mode},       {"requests", r.requests}, {"replies", r.replies},
-                   {"seconds", r.seconds}, {"replies_per_s", r.replies_per_s},
-                   {"window", r.window},   {"ok", r.ok}};
+  nlohmann::json j{{"mode", r.mode},
+                   {"requests", r.requests},
+                   {"replies", r.replies},
+                   {"seconds", r.seconds},
+                   {"replies_per_s", r.replies_per_s},
+                   {"window", r.window},
+                   {"ok", r.ok}};
   if (r.mode == "fixed-rate") j["target_rate"] = r.target_rate;
   j["latency_us"] = {{"min", r.hist.Min() / 1e3},
                      {"p50", r.hist.Percentile(50) / 1e3},
@@ -778,24 +782,29 @@ int Main(const Options& o) {
                     {"cpu", CpuModel()},
                     {"libzmq", zmq_version},
                     {"date_utc", UtcNow()}};
-    j["params"] = {{"stages", o.stages},     {"hops", o.stages - 1},
-                   {"size", o.size},         {"messages", o.messages},
-                   {"repeat", o.repeat},     {"pingpong", o.pingpong},
-                   {"rate", o.rate},         {"rate_seconds", o.rate_seconds},
+    j["params"] = {{"stages", o.stages},       {"hops", o.stages - 1},
+                   {"size", o.size},           {"messages", o.messages},
+                   {"repeat", o.repeat},       {"pingpong", o.pingpong},
+                   {"rate", o.rate},           {"rate_seconds", o.rate_seconds},
                    {"max_count", o.max_count}, {"window", o.window},
                    {"digits", o.digits}};
     j["chain"] = nlohmann::json::array();
     for (const ChainSummary& c : chains) {
       nlohmann::json runs = nlohmann::json::array();
       for (const ChainRun& r : c.runs) {
-        runs.push_back({{"received", r.received}, {"seconds", r.seconds},
-                        {"msgs_per_s", r.msgs_per_s}, {"ok", r.ok}});
+        runs.push_back({{"received", r.received},
+                        {"seconds", r.seconds},
+                        {"msgs_per_s", r.msgs_per_s},
+                        {"ok", r.ok}});
       }
-      j["chain"].push_back({{"transport", c.transport}, {"isolation", c.isolation},
-                            {"msgs_per_s_median", c.median}, {"msgs_per_s_min", c.min},
+      j["chain"].push_back({{"transport", c.transport},
+                            {"isolation", c.isolation},
+                            {"msgs_per_s_median", c.median},
+                            {"msgs_per_s_min", c.min},
                             {"msgs_per_s_max", c.max},
                             {"mb_per_s_median", c.median * static_cast<double>(o.size) / 1e6},
-                            {"ok", c.ok}, {"runs", runs}});
+                            {"ok", c.ok},
+                            {"runs", runs}});
     }
     j["rtt"] = nlohmann::json::array();
     for (const auto& [name, results] : rtts) {
@@ -814,26 +823,26 @@ int Main(const Options& o) {
   std::printf("ZeroMQ raw baselines: libzmq %s, %u CPUs (%s), %s\n", zmq_version.c_str(),
               std::thread::hardware_concurrency(), CpuModel().c_str(), UtcNow().c_str());
   if (!chains.empty()) {
-    std::printf("\n(a) PUSH/PULL chain: %d stages (%d hops), %zu-byte messages, %llu messages, "
-                "%d runs; rate at the sink, first to last message\n",
-                o.stages, o.stages - 1, o.size, static_cast<unsigned long long>(o.messages),
-                o.repeat);
+    std::printf(
+        "\n(a) PUSH/PULL chain: %d stages (%d hops), %zu-byte messages, %llu messages, "
+        "%d runs; rate at the sink, first to last message\n",
+        o.stages, o.stages - 1, o.size, static_cast<unsigned long long>(o.messages), o.repeat);
     std::printf("  %-9s %-10s %14s %24s %10s  %s\n", "transport", "isolation", "msgs/s median",
                 "[min - max]", "MB/s", "ok");
     for (const ChainSummary& c : chains) {
       const std::string range = "[" + Si(c.min) + " - " + Si(c.max) + "]";
-      std::printf("  %-9s %-10s %14s %24s %10.0f  %s\n", c.transport.c_str(),
-                  c.isolation.c_str(), Si(c.median).c_str(), range.c_str(),
-                  c.median * static_cast<double>(o.size) / 1e6, c.ok ? "yes" : "NO");
+      std::printf("  %-9s %-10s %14s %24s %10.0f  %s\n", c.transport.c_str(), c.isolation.c_str(),
+                  Si(c.median).c_str(), range.c_str(), c.median * static_cast<double>(o.size) / 1e6,
+                  c.ok ? "yes" : "NO");
     }
   }
   if (!rtts.empty()) {
-    std::printf("\n(b) round trip: DEALER -> ROUTER/DEALER broker -> REP worker, %zu bytes; "
-                "latency in us\n",
-                std::max(o.size, kHeaderBytes));
-    std::printf("  %-18s %-22s %10s %10s %8s %8s %8s %8s %8s %8s  %s\n", "transport",
-                "mode", "replies", "replies/s", "p50", "p90", "p99", "p99.9", "max", "mean",
-                "ok");
+    std::printf(
+        "\n(b) round trip: DEALER -> ROUTER/DEALER broker -> REP worker, %zu bytes; "
+        "latency in us\n",
+        std::max(o.size, kHeaderBytes));
+    std::printf("  %-18s %-22s %10s %10s %8s %8s %8s %8s %8s %8s  %s\n", "transport", "mode",
+                "replies", "replies/s", "p50", "p90", "p99", "p99.9", "max", "mean", "ok");
     for (const auto& [name, results] : rtts) {
       if (results.empty()) std::printf("  %-18s (did not start)\n", name.c_str());
       for (const RttResult& r : results) {
@@ -858,8 +867,9 @@ int Main(const Options& o) {
 
 int main(int argc, char** argv) {
   messplus::bench::Options o;
-  CLI::App app{"Raw ZeroMQ ceilings on this machine: a PUSH/PULL chain and a DEALER-ROUTER/"
-               "DEALER-REP round trip, with no messplus code in the path"};
+  CLI::App app{
+      "Raw ZeroMQ ceilings on this machine: a PUSH/PULL chain and a DEALER-ROUTER/"
+      "DEALER-REP round trip, with no messplus code in the path"};
   app.add_option("--test", o.tests, "chain and/or rtt")
       ->check(CLI::IsMember({"chain", "rtt"}))
       ->capture_default_str();

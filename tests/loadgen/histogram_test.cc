@@ -49,8 +49,7 @@ void ExpectMatches(const LatencyHistogram& h, const std::vector<int64_t>& sample
     const int64_t want = exact.Quantile(p);
     const int64_t got = h.Percentile(p);
     EXPECT_GE(got, want) << what << " p" << p;
-    EXPECT_LE(static_cast<double>(got - want),
-              h.RelativePrecision() * static_cast<double>(want))
+    EXPECT_LE(static_cast<double>(got - want), h.RelativePrecision() * static_cast<double>(want))
         << what << " p" << p << ": got " << got << ", exact " << want;
   }
   EXPECT_EQ(h.Percentile(0.0), h.Min()) << what;
