@@ -30,6 +30,32 @@ T ReadLittleEndian(const char* p) {
   return v;
 }
 
+// logits[j] = bias[j] + sum_k value_k * w[index_k][j] for the m models, w row-major (dim x m),
+// accumulated in float in feature order. kModels > 0 fixes m at compile time (the row update
+// then stays in registers); 0 takes any m, on the stack up to kStackModels models.
+template <size_t kModels>
+void AccumulateLogits(const float* w, uint32_t dim, size_t m, const std::vector<double>& bias,
+                      const SparseFeatures& x, std::span<double> logits) {
+  constexpr size_t kStackModels = 64;
+  if constexpr (kModels > 0) m = kModels;
+  float stack[kModels == 0 ? kStackModels : kModels] = {};
+  std::vector<float> heap;
+  float* acc = stack;
+  if (kModels == 0 && m > kStackModels) {
+    heap.assign(m, 0.0f);
+    acc = heap.data();
+  }
+  const size_t n = x.size();
+  for (size_t k = 0; k < n; ++k) {
+    const uint32_t i = x.index[k];
+    if (i >= dim) continue;
+    const float v = x.value[k];
+    const float* row = w + static_cast<size_t>(i) * m;
+    for (size_t j = 0; j < m; ++j) acc[j] += v * row[j];
+  }
+  for (size_t j = 0; j < m; ++j) logits[j] = bias[j] + acc[j];
+}
+
 Status Corrupt(const std::string& what) { return Status::DataLoss("predictor state: " + what); }
 
 }  // namespace
@@ -65,15 +91,19 @@ SatisfactionPredictor::SatisfactionPredictor(uint32_t dim, size_t num_models,
 void SatisfactionPredictor::PredictLogits(const SparseFeatures& x, std::span<double> logits) const {
   const size_t m = num_models();
   // Accumulate in float over the rows (the weights are float), then add the bias in double.
-  Eigen::Matrix<float, 1, Eigen::Dynamic> acc =
-      Eigen::Matrix<float, 1, Eigen::Dynamic>::Zero(static_cast<Eigen::Index>(m));
-  const size_t n = x.size();
-  for (size_t k = 0; k < n; ++k) {
-    const uint32_t i = x.index[k];
-    if (i >= dim_) continue;
-    acc.noalias() += x.value[k] * weights_.row(i);
-  }
-  for (size_t j = 0; j < m; ++j) logits[j] = bias_[j] + acc[static_cast<Eigen::Index>(j)];
+  // The zoo's size is known at compile time for the common sizes, so the row update stays in
+  // registers; larger zoos take the generic loop. Both do exactly what Eigen's
+  // `acc += value * row` did (one float product, one float sum per element, in feature
+  // order), so the logits are bit-identical, without a heap temporary per call.
+  using Accumulate = void (*)(const float*, uint32_t, size_t, const std::vector<double>&,
+                              const SparseFeatures&, std::span<double>);
+  static constexpr Accumulate kBySize[] = {
+      AccumulateLogits<0>, AccumulateLogits<1>, AccumulateLogits<2>,  AccumulateLogits<3>,
+      AccumulateLogits<4>, AccumulateLogits<5>, AccumulateLogits<6>,  AccumulateLogits<7>,
+      AccumulateLogits<8>, AccumulateLogits<9>, AccumulateLogits<10>, AccumulateLogits<11>,
+      AccumulateLogits<12>};
+  const Accumulate accumulate = m < std::size(kBySize) ? kBySize[m] : AccumulateLogits<0>;
+  accumulate(weights_.data(), dim_, m, bias_, x, logits);
 }
 
 void SatisfactionPredictor::Predict(const SparseFeatures& x, std::span<double> p) const {
