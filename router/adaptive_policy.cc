@@ -13,6 +13,7 @@ constexpr double kMinProbability = 0.02;  // estimates are kept inside [kMin, 1 
 constexpr double kUcbStdErrors = 2.0;     // optimism of the exploration candidate test
 constexpr double kFloorScales = 3.0;      // the backlog's floor, in backlog scales below 0
 constexpr double kMaxBehind = 20.0;       // caps the optimism's growth, in backlog scales
+constexpr double kTextBiasPrior = 50.0;   // pseudo-labels of the text bias correction
 constexpr double kMaxCorrection = 3.0;    // the integral corrects the price by e^+-3 at most
 // The integral starts when the starting backlog is worked off, or after this many labels
 // if it never is (the estimates are then too far off for the backlog to come down).
@@ -23,6 +24,7 @@ double Logit(double p) {
   p = Clamp01(p);
   return std::log(p / (1.0 - p));
 }
+double Sigmoid(double z) { return 1.0 / (1.0 + std::exp(-z)); }
 double LogLoss(double p, double s) {
   p = std::clamp(p, 1e-6, 1.0 - 1e-6);
   return -(s * std::log(p) + (1.0 - s) * std::log(1.0 - p));
@@ -47,6 +49,9 @@ AdaptivePolicy::AdaptivePolicy(const RouterConfig& config)
       tenants_(config.tenants.size()),
       gates_(num_models_),
       lean_(num_models_, 0.0),
+      shared_(config.hashing.dim(), 1, config.predictor),
+      text_bias_(num_models_, 0.0),
+      text_bias_n_(num_models_, 0.0),
       warmup_requested_(num_models_, 0.0) {
   cost_order_.resize(num_models_);
   for (size_t m = 0; m < num_models_; ++m) cost_order_[m] = m;
@@ -70,6 +75,25 @@ void AdaptivePolicy::UpdateLean() {
     lean_[order[r]] = tuning_.lean_low + (tuning_.lean_high - tuning_.lean_low) *
                                              static_cast<double>(r) /
                                              static_cast<double>(num_models_ - 1);
+  }
+}
+
+double AdaptivePolicy::SharedDifficulty(const SparseFeatures& x) const {
+  if (!shared_gate_.open) return 0.0;
+  double g = 0.0;
+  shared_.PredictLogits(x, std::span<double>(&g, 1));
+  return g;
+}
+
+void AdaptivePolicy::ScoreGate(Gate* gate, double base_p, double with_text_p, double s) const {
+  const double gain = LogLoss(base_p, s) - LogLoss(with_text_p, s);
+  gate->n += 1.0;
+  gate->sum += gain;
+  gate->sum_sq += gain * gain;
+  if (gate->n >= tuning_.text_gate_min_labels) {
+    const double mean = gate->sum / gate->n;
+    const double var = std::max(0.0, gate->sum_sq / gate->n - mean * mean);
+    gate->open = mean - tuning_.text_gate_z * std::sqrt(var / gate->n) > tuning_.text_gate_margin;
   }
 }
 
@@ -212,6 +236,7 @@ void AdaptivePolicy::Decide(const RouteRequest& request, uint64_t task_key, Deci
     logits_.resize(m_count);
     state_.predictor.PredictLogits(*request.features, logits_);
   }
+  const double difficulty = SharedDifficulty(*request.features);
 
   const double target = Target(request.tenant);
   // Optimism grows with the backlog: on target the estimates are used as they are; behind
@@ -234,7 +259,14 @@ void AdaptivePolicy::Decide(const RouteRequest& request, uint64_t task_key, Deci
   TaskEstimates(task, &base_, &sd_);
   for (size_t m = 0; m < m_count; ++m) {
     double p = base_[m];
-    if (any_gate && gates_[m].open) p = Clamp01(1.0 / (1.0 + std::exp(-(Logit(p) + logits_[m]))));
+    if (difficulty != 0.0) p = Clamp01(Sigmoid(Logit(p) + difficulty));
+    if (any_gate && gates_[m].open) {
+      // Text-steered estimate, minus the measured optimism of such estimates on the answers
+      // they got served for: the model is chosen where its text estimate is high, so those
+      // estimates run high (the optimiser's curse), and it is on exactly those requests that
+      // an over-trusted text model would make a cheap model look as good as a dear one.
+      p = Clamp01(Sigmoid(Logit(p) + logits_[m]) + text_bias_[m]);
+    }
     out->p[m] = p;
     // Novelty: a model with few labels on this task is judged on what it could be (its
     // estimate plus novelty_z standard errors, fading as labels accrue), so it is served and
@@ -373,35 +405,47 @@ void AdaptivePolicy::OnFeedback(const Decision& decision, const SparseFeatures& 
   logits_.resize(num_models_);
   state_.predictor.PredictLogits(features, logits_);
   TaskEstimates(&task, &base_, &sd_);  // before this feedback's labels
+  double shared_raw = 0.0;
+  shared_.PredictLogits(features, std::span<double>(&shared_raw, 1));
+  const double difficulty = shared_gate_.open ? shared_raw : 0.0;
   for (const ModelLabel& l : labels) {
     const size_t m = l.model;
     const double s = l.satisfaction;
     const double base = base_[m];
 
-    // Text gate: score the text model on a label it has not seen yet.
-    const double with_text = 1.0 / (1.0 + std::exp(-(Logit(base) + logits_[m])));
-    const double gain = LogLoss(base, s) - LogLoss(with_text, s);
+    // Gates: score each text model on a label it has not seen yet. The shared difficulty
+    // model against the estimates; the model's own residual against estimates + difficulty.
+    const double offset = Logit(base) + difficulty;
+    ScoreGate(&shared_gate_, base, Sigmoid(Logit(base) + shared_raw), s);
     Gate& gate = gates_[m];
-    gate.n += 1.0;
-    gate.sum += gain;
-    gate.sum_sq += gain * gain;
-    if (gate.n >= tuning_.text_gate_min_labels) {
-      const double mean = gate.sum / gate.n;
-      const double var = std::max(0.0, gate.sum_sq / gate.n - mean * mean);
-      gate.open = mean - tuning_.text_gate_z * std::sqrt(var / gate.n) > tuning_.text_gate_margin;
-    }
-    (void)state_.predictor.Update(features, m, s, 1.0, Logit(base));
+    ScoreGate(&gate, Sigmoid(offset), Sigmoid(offset + logits_[m]), s);
+    (void)shared_.Update(features, 0, s, 1.0, Logit(base));
+    (void)state_.predictor.Update(features, m, s, 1.0, offset);
 
-    task.offset_sum += s - ModelMean(m);
+    // With the difficulty model on, the label a request earns is adjusted by how hard the
+    // model expected the request to be before counting toward the model's means: a model
+    // that is served mostly on hard requests (because another model's text estimate is low
+    // there) is otherwise measured on those alone and written off (selection bias).
+    const double adjusted =
+        difficulty != 0.0 ? std::clamp(s - (Sigmoid(offset) - base), -0.5, 1.5) : s;
+    task.offset_sum += adjusted - ModelMean(m);
     task.offset_n += 1.0;
     task.n[m] += 1.0;
-    task.sum[m] += s;
+    task.sum[m] += adjusted;
     model_n_[m] += 1.0;
-    model_sum_[m] += s;
+    model_sum_[m] += adjusted;
     all_n_ += 1.0;
     all_sum_ += s;
     labels_ += 1.0;
 
+    if (m == decision.served && gate.open) {
+      // Stochastic approximation of the text-steered estimates' bias on served answers: the
+      // residual of the corrected prediction moves the correction, with a step that shrinks
+      // as labels accrue (the first kTextBiasPrior labels count as zero residual).
+      text_bias_n_[m] += 1.0;
+      text_bias_[m] = std::clamp(
+          text_bias_[m] + (s - decision.p[m]) / (text_bias_n_[m] + kTextBiasPrior), -0.5, 0.5);
+    }
     if (m == decision.served) {
       TenantState& tenant = tenants_[decision.tenant];
       // The safety buffer (start_backlog units of surplus) is built over the first
@@ -562,7 +606,17 @@ void AdaptivePolicy::RefreshPrices() {
 }
 
 void AdaptivePolicy::SaveLearningState(Packer* pk) const {
-  pk->pack_map(10);
+  pk->pack_map(12);
+  pk->pack("shared");
+  const std::string shared = shared_.Serialize();
+  pk->pack_bin(static_cast<uint32_t>(shared.size()));
+  pk->pack_bin_body(shared.data(), static_cast<uint32_t>(shared.size()));
+  pk->pack("shared_gate");
+  pk->pack_array(4);
+  pk->pack(shared_gate_.n);
+  pk->pack(shared_gate_.sum);
+  pk->pack(shared_gate_.sum_sq);
+  pk->pack(shared_gate_.open);
   pk->pack("common");
   state_.Save(pk);
   pk->pack("model_n");
@@ -604,12 +658,15 @@ void AdaptivePolicy::SaveLearningState(Packer* pk) const {
   }
   pk->pack("gates");
   pk->pack_array(static_cast<uint32_t>(gates_.size()));
-  for (const Gate& g : gates_) {
-    pk->pack_array(4);
+  for (size_t m = 0; m < gates_.size(); ++m) {
+    const Gate& g = gates_[m];
+    pk->pack_array(6);
     pk->pack(g.n);
     pk->pack(g.sum);
     pk->pack(g.sum_sq);
     pk->pack(g.open);
+    pk->pack(text_bias_[m]);
+    pk->pack(text_bias_n_[m]);
   }
   pk->pack("version");
   pk->pack(1);
@@ -629,7 +686,7 @@ Status AdaptivePolicy::LoadLearningState(const msgpack::object& object) {
   std::vector<std::tuple<double, double, double, double, double, double, double, double, bool,
                          double, bool>>
       tenants;
-  std::vector<std::tuple<double, double, double, bool>> gates;
+  std::vector<std::tuple<double, double, double, bool, double, double>> gates;
   MESSPLUS_RETURN_IF_ERROR(map->Get("model_n", &model_n));
   MESSPLUS_RETURN_IF_ERROR(map->Get("model_sum", &model_sum));
   MESSPLUS_RETURN_IF_ERROR(map->Get("all", &all));
@@ -655,8 +712,22 @@ Status AdaptivePolicy::LoadLearningState(const msgpack::object& object) {
   }
   CommonState restored_common = state_;
   MESSPLUS_RETURN_IF_ERROR(restored_common.Load(*common));
+  const msgpack::object* shared_bytes = map->Find("shared");
+  if (shared_bytes == nullptr || shared_bytes->type != msgpack::type::BIN) {
+    return Status::DataLoss("adaptive policy state: shared difficulty model missing");
+  }
+  Result<SatisfactionPredictor> shared = SatisfactionPredictor::Deserialize(
+      std::string_view(shared_bytes->via.bin.ptr, shared_bytes->via.bin.size), shared_.dim(), 1);
+  if (!shared.ok()) return shared.status();
+  std::tuple<double, double, double, bool> shared_gate;
+  MESSPLUS_RETURN_IF_ERROR(map->Get("shared_gate", &shared_gate));
 
   state_ = std::move(restored_common);
+  shared_ = std::move(*shared);
+  {
+    auto [n, sum, sum_sq, open] = shared_gate;
+    shared_gate_ = Gate{n, sum, sum_sq, open};
+  }
   model_n_ = model_n;
   model_sum_ = model_sum;
   all_n_ = all[0];
@@ -684,8 +755,10 @@ Status AdaptivePolicy::LoadLearningState(const msgpack::object& object) {
                     integrating};
   }
   for (size_t m = 0; m < gates_.size(); ++m) {
-    auto [n, sum, sum_sq, open] = gates[m];
+    auto [n, sum, sum_sq, open, bias, bias_n] = gates[m];
     gates_[m] = Gate{n, sum, sum_sq, open};
+    text_bias_[m] = std::clamp(std::isfinite(bias) ? bias : 0.0, -0.5, 0.5);
+    text_bias_n_[m] = std::isfinite(bias_n) && bias_n >= 0.0 ? bias_n : 0.0;
   }
   return Status::Ok();
 }

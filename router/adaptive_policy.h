@@ -99,6 +99,9 @@ class AdaptivePolicy final : public Policy {
   };
 
   double PooledMean() const;
+  // The shared difficulty logit of a request (0 while its gate is closed).
+  double SharedDifficulty(const SparseFeatures& x) const;
+  void ScoreGate(Gate* gate, double base_p, double with_text_p, double s) const;
   double ModelMean(size_t m) const;
   double TaskOffset(const TaskStats* task) const;
   // Shrunk (task, model) estimate and its standard error.
@@ -143,6 +146,13 @@ class AdaptivePolicy final : public Policy {
   int labels_since_refresh_ = 0;
   // Per model, in [-1, 1]: the sign and weight of the optimism bonus (see UpdateLean).
   std::vector<double> lean_;
+  // The shared difficulty model: one logistic residual over the text, trained on every
+  // model's labels, so what the text says about a request's difficulty (learned mostly from
+  // the models served most) carries over to every model.
+  SatisfactionPredictor shared_;
+  Gate shared_gate_;
+  // Per model: correction of its text-steered estimates, and the labels it was measured on.
+  std::vector<double> text_bias_, text_bias_n_;
   std::vector<size_t> cost_order_;        // models by cost estimate, cheapest first
   std::vector<double> warmup_requested_;  // warm-up calls asked for, per model (this router)
 

@@ -49,7 +49,7 @@ struct AdaptiveTuning {
   int price_draws = 15;
   // ... the price_quantile quantile of them (0.5: the median; lower: a cheaper segment keeps
   // its price until the evidence against it is stronger).
-  double price_quantile = 0.5;
+  double price_quantile = 0.1;
   // The queue is q_reference + backlog (as in MESS+), or, with exponential_queue,
   // q_reference * exp(backlog / backlog_scale): the price then doubles every
   // 0.69 * backlog_scale units of satisfaction behind the target. backlog_scale is also the
@@ -78,7 +78,7 @@ struct AdaptiveTuning {
   // model nobody has tried yet gets tried when the queue calls for better answers.
   double optimism = 1.0;
   // ... fading linearly to nothing once the model has optimism_labels labels on the task.
-  double optimism_labels = 1e9;
+  double optimism_labels = 100.0;
   // ... starting once the backlog exceeds optimism_start units and growing without bound
   // (in backlog scales) beyond, so that far behind the target every model not ruled out
   // by the evidence is tried.
