@@ -87,7 +87,7 @@ struct FeedbackOptions {
   std::string checkpoint_path;  // "" = no checkpoint
   Millis checkpoint_period{10000};
   // Outcomes remembered to join feedback with: at most this many, for at most this long.
-  size_t join_window_outcomes = 100000;
+  size_t join_window_outcomes = 20000;
   Millis join_window{3600 * 1000};
   // Feedback that arrives before its outcome waits this long for it.
   Millis early_feedback_wait{5000};
