@@ -9,7 +9,7 @@ Logger MakeLogger(const std::string& name, std::string_view level) {
   auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
   auto logger = std::make_shared<spdlog::logger>(name, std::move(sink));
   logger->set_level(spdlog::level::from_str(std::string(level)));
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%n] %v");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%f %^%l%$ [%n] %v");
   return logger;
 }
 

@@ -1,5 +1,7 @@
 #include "pipeline/metrics.h"
 
+#include <algorithm>
+
 #include <prometheus/exposer.h>
 #include <prometheus/text_serializer.h>
 
@@ -85,6 +87,54 @@ double StageMetrics::ReceivedCount(size_t socket, MsgType type) const {
 double StageMetrics::SentCount(size_t socket, MsgType type) const {
   const prometheus::Counter* c = sent_[socket][static_cast<size_t>(type)];
   return c ? c->Value() : 0.0;
+}
+
+std::optional<double> StageMetrics::Value(std::string_view name,
+                                          const prometheus::Labels& labels) const {
+  for (const prometheus::MetricFamily& family : registry_->Collect()) {
+    if (family.name != name) continue;
+    for (const prometheus::ClientMetric& m : family.metric) {
+      bool match = true;
+      for (const auto& [key, value] : labels) {
+        match = match && std::any_of(m.label.begin(), m.label.end(), [&](const auto& l) {
+                  return l.name == key && l.value == value;
+                });
+      }
+      if (!match) continue;
+      if (family.type == prometheus::MetricType::Counter) return m.counter.value;
+      if (family.type == prometheus::MetricType::Gauge) return m.gauge.value;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<double> ParseMetric(std::string_view text, std::string_view name,
+                                  const prometheus::Labels& labels) {
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view line = text.substr(pos, end - pos);
+    pos = end + 1;
+    if (line.empty() || line[0] == '#') continue;
+    if (line.substr(0, name.size()) != name) continue;
+    const std::string_view rest = line.substr(name.size());
+    if (!rest.empty() && rest[0] != '{' && rest[0] != ' ') continue;  // a longer name
+    bool match = true;
+    for (const auto& [key, value] : labels) {
+      const std::string pair = key + "=\"" + value + "\"";
+      match = match && rest.find(pair) != std::string_view::npos;
+    }
+    if (!match) continue;
+    const size_t space = line.rfind(' ');
+    if (space == std::string_view::npos) continue;
+    try {
+      return std::stod(std::string(line.substr(space + 1)));
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
 }
 
 std::string StageMetrics::Text() const {

@@ -15,7 +15,9 @@
 
 #include <array>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <prometheus/counter.h>
@@ -59,6 +61,9 @@ class StageMetrics {
   double SentCount(size_t socket, MsgType type) const;
   // The Prometheus text exposition of every metric of this stage.
   std::string Text() const;
+  // The value of one counter or gauge whose labels include `labels` (any thread); nullopt
+  // when there is none.
+  std::optional<double> Value(std::string_view name, const prometheus::Labels& labels = {}) const;
 
   class PassKey {
     friend class StageMetrics;
@@ -81,5 +86,10 @@ class StageMetrics {
   prometheus::Histogram* handle_seconds_;
   std::unique_ptr<prometheus::Exposer> exposer_;
 };
+
+// The value of a sample in Prometheus text (a scrape): the first line of metric `name`
+// whose labels include every `labels` pair. nullopt when there is none.
+std::optional<double> ParseMetric(std::string_view text, std::string_view name,
+                                  const prometheus::Labels& labels = {});
 
 }  // namespace messplus::pipeline

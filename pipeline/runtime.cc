@@ -184,8 +184,23 @@ size_t StageRuntime::ReadPort(size_t i, Stage& stage, size_t batch) {
       continue;
     }
     HandleFrame(i, stage, std::string_view(frame_.data<char>(), frame_.size()));
+    // Ports declared earlier go first: when one of them has input now, stop this batch so
+    // the next round serves it (route: an update that arrived meanwhile is applied before
+    // the next decision).
+    if (EarlierPortReady(i, stage)) {
+      ++n;
+      break;
+    }
   }
   return n;
+}
+
+bool StageRuntime::EarlierPortReady(size_t i, Stage& stage) {
+  for (size_t j = 0; j < i; ++j) {
+    if (!ports_[j].input || !stage.Accepting(j)) continue;
+    if (sockets_[j].get(zmq::sockopt::events) & ZMQ_POLLIN) return true;
+  }
+  return false;
 }
 
 Status StageRuntime::Run(Stage& stage, const StopSignal& stop) {

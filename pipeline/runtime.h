@@ -7,7 +7,9 @@
 //      binding or connecting as declared, creating the directory of ipc:// endpoints;
 //   2. polls the input sockets the stage is Accepting() plus the StopSignal, with a bounded
 //      timeout (Config::poll_interval), so timers run even when nothing arrives;
-//   3. reads up to a batch of messages per readable socket, decodes each with the socket's
+//   3. reads up to a batch of messages per readable socket, in the order the ports are
+//      declared (a stage lists first what must be handled first; a batch also ends as soon
+//      as an earlier port has input), decodes each with the socket's
 //      accepted types and the stage's Limits, counts it, and hands it to OnMessage. A frame
 //      that does not decode is counted under its reason and, on sockets that can answer
 //      (ROUTER), answered with an `error` message; the loop moves on;
@@ -132,6 +134,7 @@ class StageRuntime {
   class OutboxImpl;
   // Reads and handles up to `batch` messages from port i; returns how many were read.
   size_t ReadPort(size_t i, Stage& stage, size_t batch);
+  bool EarlierPortReady(size_t i, Stage& stage);
   void HandleFrame(size_t i, Stage& stage, std::string_view payload);
 
   zmq::context_t& zmq_;
