@@ -22,7 +22,7 @@ bool Client::SendRaw(std::string_view bytes) {
 
 Result<bool> Client::Receive(Message* out, Millis timeout) {
   zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
-  zmq::poll(&item, 1, timeout);
+  Poll(&item, 1, timeout);
   if (!(item.revents & ZMQ_POLLIN)) return false;
   if (!socket_.recv(frame_, zmq::recv_flags::dontwait)) return false;
   if (frame_.more()) {

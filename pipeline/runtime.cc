@@ -72,6 +72,16 @@ class StageRuntime::OutboxImpl final : public Outbox {
   Encoder encoder_;
 };
 
+int Poll(zmq::pollitem_t* items, size_t count, Millis timeout) {
+  try {
+    return zmq::poll(items, count, timeout);
+  } catch (const zmq::error_t& e) {
+    if (e.num() != EINTR) throw;
+    for (size_t i = 0; i < count; ++i) items[i].revents = 0;
+    return 0;
+  }
+}
+
 void ConfigureSocket(zmq::socket_t& socket, int hwm, const Config& config) {
   socket.set(zmq::sockopt::sndhwm, hwm);
   socket.set(zmq::sockopt::rcvhwm, hwm);
@@ -231,7 +241,7 @@ Status StageRuntime::Run(Stage& stage, const StopSignal& stop) {
         const auto left = std::chrono::duration_cast<Millis>(deadline - SteadyClock::now());
         timeout = std::clamp(left, Millis(0), timeout);
       }
-      zmq::poll(items.data(), items.size(), timeout);
+      Poll(items.data(), items.size(), timeout);
 
       size_t handled = 0;
       for (size_t k = 0; k < item_port.size(); ++k) {
@@ -256,10 +266,7 @@ Status StageRuntime::Run(Stage& stage, const StopSignal& stop) {
     }
     stage.OnShutdown(*outbox_);
   } catch (const zmq::error_t& e) {
-    if (e.num() != ETERM) {
-      result = Status::Internal(name + ": zmq error: " + e.what());
-      ctx_.log->error("{}", result.message());
-    }
+    if (e.num() != ETERM) result = Status::Internal(name + ": zmq error: " + e.what());
   }
   sockets_.clear();  // closes with the configured linger
   outbox_.reset();

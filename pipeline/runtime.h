@@ -148,6 +148,10 @@ class StageRuntime {
   zmq::message_t frame_;
 };
 
+// zmq::poll that treats an interrupted wait (EINTR: a signal arrived) as a timeout, so the
+// caller's loop runs and sees the stop signal. Other zmq errors throw as zmq::poll does.
+int Poll(zmq::pollitem_t* items, size_t count, Millis timeout);
+
 // Opens the sockets as a client-side helper would: HWMs, linger, max message size.
 void ConfigureSocket(zmq::socket_t& socket, int hwm, const Config& config);
 // Creates the parent directory of an ipc:// endpoint (bind fails without it).

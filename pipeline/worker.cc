@@ -87,10 +87,10 @@ Status ModelWorker::Run(const StopSignal& stop) {
     zmq::message_t frame;
     // Bounded: every wait is at most one heartbeat interval (or one back-off, itself
     // interrupted by the stop signal).
-    while (!stop.requested()) {
+    while (!stop.Poll()) {
       zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
                                  {nullptr, stop.fd(), ZMQ_POLLIN, 0}};
-      zmq::poll(items, 2, opt.heartbeat_interval);
+      Poll(items, 2, opt.heartbeat_interval);
       if (items[1].revents & ZMQ_POLLIN) break;
       if (items[0].revents & ZMQ_POLLIN) {
         // Any sign of life from dispatch restores liveness.
@@ -109,7 +109,7 @@ Status ModelWorker::Run(const StopSignal& stop) {
         log_->warn("worker {}: dispatch silent for {} heartbeats; reconnecting in {} ms", name_,
                    opt.heartbeat_liveness, backoff.count());
         zmq::pollitem_t wait[] = {{nullptr, stop.fd(), ZMQ_POLLIN, 0}};
-        zmq::poll(wait, 1, backoff);
+        Poll(wait, 1, backoff);
         if (wait[0].revents & ZMQ_POLLIN) break;
         backoff = std::min(backoff * 2, opt.reconnect_max);
         ++counters_.reconnects;

@@ -64,7 +64,7 @@ Result<std::string> FetchSnapshotState(const pipeline::Config& config, zmq::cont
   // Bounded by the deadline: each poll waits at most what is left of it.
   while (SteadyClock::now() < deadline) {
     zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
-    zmq::poll(&item, 1,
+    pipeline::Poll(&item, 1,
               std::chrono::duration_cast<Millis>(deadline - SteadyClock::now()) + Millis(1));
     if (!(item.revents & ZMQ_POLLIN) || !socket.recv(frame, zmq::recv_flags::dontwait)) continue;
     Result<pipeline::StateSnapshot> s =

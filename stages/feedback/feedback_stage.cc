@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <random>
 
 #include <fmt/format.h>
 
@@ -75,7 +76,9 @@ FeedbackStage::FeedbackStage(PassKey, StageContext& ctx, std::unique_ptr<router:
       sla_(ctx.metrics.registry(), "feedback", ctx.config.router) {
   // A new epoch at every start: replicas then take a fresh snapshot instead of trusting
   // sequence numbers from before the restart.
-  epoch_ = Rng::Mix(static_cast<uint64_t>(ctx.clock.WallNanos()), static_cast<uint64_t>(getpid()));
+  std::random_device entropy;
+  epoch_ = Rng::Mix(static_cast<uint64_t>(ctx.clock.WallNanos()) ^ entropy(),
+                    static_cast<uint64_t>(getpid()));
   auto& registry = ctx.metrics.registry();
   const prometheus::Labels stage{{"stage", "feedback"}};
   window_closed_ = &prometheus::BuildCounter()
