@@ -442,6 +442,11 @@ Status ValidateConfig(const Config& c) {
     problems.push_back("worker.reconnect_max_ms: must be >= reconnect_initial_ms");
   }
   if (c.worker.heartbeat_liveness < 1) problems.push_back("worker.heartbeat_liveness: must be >= 1");
+  if (c.worker.heartbeat_interval * 2 > c.dispatch.heartbeat_interval * c.dispatch.heartbeat_liveness) {
+    problems.push_back(
+        "worker.heartbeat_interval_ms: must be at most half of dispatch.heartbeat_interval_ms x "
+        "dispatch.heartbeat_liveness, or dispatch declares idle workers dead between heartbeats");
+  }
 
   if (problems.empty()) return Status::Ok();
   std::string all;

@@ -42,7 +42,11 @@ struct Slot {
   double total_cost = 0.0;
   std::vector<uint32_t> models_run;
   std::vector<double> p;  // predicted satisfaction per model; empty when not given
+  int attempts = 1;
 };
+
+// A request refused as overloaded is sent again (with a doubling back-off) this many times.
+constexpr int kMaxAttempts = 20;
 
 }  // namespace
 
@@ -141,6 +145,7 @@ Result<simulator::ReplayResult> RunPipelineReplay(const pipeline::Config& config
   std::priority_queue<Due, std::vector<Due>, std::greater<Due>> due_feedback;
   std::unordered_map<std::string, TimePoint> awaiting_ack;
   std::deque<size_t> in_flight_order;
+  std::vector<std::pair<TimePoint, size_t>> retries;  // (not before, request index)
   size_t sent = 0, done = 0, in_flight = 0;
   const TimePoint start = SteadyClock::now();
   bool heard = false;
@@ -176,6 +181,24 @@ Result<simulator::ReplayResult> RunPipelineReplay(const pipeline::Config& config
   // Bounded: every iteration sends, or waits at most kReceiveSlice; each request ends by
   // its reply or request_timeout, each feedback by its ack or ack_timeout.
   while (done < n || !awaiting_ack.empty()) {
+    // Requests refused as overloaded go again first, once their back-off passed (they
+    // still count as in flight meanwhile).
+    for (auto it = retries.begin(); it != retries.end();) {
+      if (it->first > SteadyClock::now()) {
+        ++it;
+        continue;
+      }
+      const size_t i = it->second;
+      const size_t row = order[i];
+      Request r;
+      r.id = ids[i];
+      r.text = data.prompts[row];
+      r.tenant = tenant;
+      if (options.use_task) r.task = data.tasks[row];
+      if (!client.Send(r)) break;
+      ++slots[i].attempts;
+      it = retries.erase(it);
+    }
     const size_t window = options.lockstep ? 1 : options.in_flight;
     while (sent < n && in_flight < window) {
       // Feedback due before request `sent` goes first (the simulator delivers it before
@@ -255,6 +278,16 @@ Result<simulator::ReplayResult> RunPipelineReplay(const pipeline::Config& config
         auto it = index_of.find(error->request_id);
         if (it == index_of.end() || slots[it->second].done) {
           log->warn("replay: error from ingest: {}: {}", error->code, error->message);
+          continue;
+        }
+        Slot& s = slots[it->second];
+        if (error->code == pipeline::ReasonName(pipeline::Reason::kOverloaded) &&
+            s.attempts < kMaxAttempts && now - s.sent < options.request_timeout) {
+          // Refused at the door (in-flight limit, or embed not connected yet): the request
+          // never entered the pipeline, so sending it again later counts it once.
+          const Millis backoff = std::min(Millis(1000), Millis(20 << std::min(s.attempts, 6)));
+          retries.push_back({now + backoff, it->second});
+          ++stats->retried;
           continue;
         }
         finish(it->second);

@@ -13,8 +13,9 @@
 // 3. Waits for every reply and every feedback_ack, then asks the collector for a snapshot to
 //    read the final Q, and builds a simulator::ReplayResult (shares, cost, satisfaction,
 //    baselines on the same rows).
-// Every wait is bounded: a request without a reply within request_timeout counts as an
-// error; no reply at all within connect_timeout means the pipeline is not there (an
+// A request that ingest refuses as `overloaded` (never admitted) is sent again after a
+// doubling back-off. Every wait is bounded: a request without a reply within request_timeout
+// counts as an error; no reply at all within connect_timeout means the pipeline is not there (an
 // Unavailable error naming the endpoint).
 //
 // Thread safety: RunPipelineReplay is reentrant (its own sockets).
@@ -55,6 +56,7 @@ struct PipelineReplayStats {
   size_t answered = 0;  // requests with a client_reply for a model
   size_t errors = 0;    // requests answered with an error (or not at all)
   std::map<std::string, size_t> error_codes;
+  size_t retried = 0;   // requests ingest refused as overloaded and that were sent again
   size_t feedback_sent = 0;
   size_t feedback_acked = 0;     // acks with status ok
   size_t feedback_refused = 0;   // acks with an error status

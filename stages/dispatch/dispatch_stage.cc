@@ -233,9 +233,21 @@ void DispatchStage::OnWorkerMessage(Inbound& in, Outbox& out) {
     UpdateGauges();
     return;
   }
-  if (std::holds_alternative<WorkerHeartbeat>(in.message)) {
+  if (const auto* hb = std::get_if<WorkerHeartbeat>(&in.message)) {
     auto it = workers_.find(identity);
-    if (it != workers_.end()) it->second.expiry = expiry;
+    if (it != workers_.end()) {
+      it->second.expiry = expiry;
+      return;
+    }
+    // A worker we had given up on (silent for a while, or a slow call) is alive after all:
+    // any sign of life means it is ready, when it says which model it serves.
+    const auto m = static_cast<uint32_t>(std::find(zoo_.begin(), zoo_.end(), hb->model) - zoo_.begin());
+    if (m >= zoo_.size()) return;
+    Worker& w = workers_[identity];
+    w.model = m;
+    w.expiry = expiry;
+    MakeIdle(identity, out);
+    UpdateGauges();
     return;
   }
   auto* reply = std::get_if<ModelReply>(&in.message);

@@ -100,10 +100,11 @@ void EmbedStage::Emit(Request&& request, const std::vector<float>* dense, Outbox
                &scratch_);
   if (dense != nullptr) AddDense(*dense, &features_.features);
   features_.request = std::move(request);
-  out.Send(kFeatures, features_);
+  if (!held_.empty() || !out.Send(kFeatures, features_)) held_.push_back(std::move(features_));
 }
 
 void EmbedStage::OnTick(TimePoint now, Outbox& out) {
+  while (!held_.empty() && out.Send(kFeatures, held_.front())) held_.pop_front();
   const size_t late = pending_.Expire(now, [&](const uint64_t&, Request&& r) {
     out.Count(Reason::kTimeout);
     Emit(std::move(r), nullptr, out);
@@ -118,6 +119,8 @@ void EmbedStage::OnTick(TimePoint now, Outbox& out) {
 
 void EmbedStage::OnShutdown(Outbox& out) {
   pending_.Drain([&](const uint64_t&, Request&& r) { Emit(std::move(r), nullptr, out); });
+  while (!held_.empty() && out.Send(kFeatures, held_.front())) held_.pop_front();
+  if (!held_.empty()) out.Count(Reason::kShutdown, static_cast<double>(held_.size()));
 }
 
 }  // namespace messplus::stages::embed

@@ -13,11 +13,15 @@
 // text features no more than any two features do; a collision adds the values). A request
 // whose embedding does not arrive within embed.embedder_timeout goes on with hashing only,
 // and the embedder is not asked again for embed.embedder_retry (counted as `timeout`).
+// When the features socket refuses a message (no route replica connected yet, or its HWM
+// reached), the stage holds it, stops reading requests and sends it again on the next tick:
+// back-pressure, not loss.
 //
 // Thread safety: one thread (the runtime's).
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -37,7 +41,8 @@ class EmbedStage final : public pipeline::Stage {
 
   void OnMessage(pipeline::Inbound& in, pipeline::Outbox& out) override;
   void OnTick(pipeline::TimePoint now, pipeline::Outbox& out) override;
-  bool Idle() const override { return pending_.empty(); }
+  bool Accepting(size_t port) const override { return port != kRequests || held_.empty(); }
+  bool Idle() const override { return pending_.empty() && held_.empty(); }
   void OnShutdown(pipeline::Outbox& out) override;
 
   // Adds the dense embedding to `features` (see the file comment). Exposed for tests.
@@ -56,6 +61,7 @@ class EmbedStage final : public pipeline::Stage {
   uint64_t next_embed_id_ = 0;
   pipeline::ExpiringMap<uint64_t, pipeline::Request> pending_;
   pipeline::TimePoint embedder_retry_at_{};
+  std::deque<pipeline::Features> held_;  // refused by the features socket, oldest first
 };
 
 }  // namespace messplus::stages::embed

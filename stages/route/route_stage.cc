@@ -117,7 +117,7 @@ void RouteStage::OnFeatures(Features& f, Outbox& out) {
   }
   decision_.request = std::move(f.request);
   std::swap(decision_.features, f.features);  // f is the runtime's scratch: keep both warm
-  out.Send(kDecisions, decision_);
+  if (!held_.empty() || !out.Send(kDecisions, decision_)) held_.push_back(decision_);
   const router::Decision& d = decision_.decision;
   double estimate = 0.0;
   for (uint32_t m : d.run) estimate += d.cost_estimate[m];
@@ -179,7 +179,13 @@ void RouteStage::OnUpdate(const StateUpdate& u, Outbox& out) {
   seq_gauge_->Set(static_cast<double>(seq_));
 }
 
+void RouteStage::OnShutdown(Outbox& out) {
+  while (!held_.empty() && out.Send(kDecisions, held_.front())) held_.pop_front();
+  if (!held_.empty()) out.Count(Reason::kShutdown, static_cast<double>(held_.size()));
+}
+
 void RouteStage::OnTick(TimePoint now, Outbox& out) {
+  while (!held_.empty() && out.Send(kDecisions, held_.front())) held_.pop_front();
   if (synced_ && now - last_heard_ > ctx_.config.route.silence_timeout) {
     ctx_.log->warn("route: no update or heartbeat from the collector for {} ms; resyncing",
                    ctx_.config.route.silence_timeout.count());

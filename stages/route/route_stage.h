@@ -18,6 +18,9 @@
 //   features   PULL   connect  <- embed: features
 //   decisions  PUSH   connect  -> dispatch: decision
 //
+// A decision the decisions socket refuses (dispatch's HWM reached) is held and sent again on
+// the next tick, and features are not read meanwhile: back-pressure, not loss.
+//
 // Replica k > 0 mixes k into the configured seed, so replicas do not draw the same
 // exploration and dither sequence; replica 0 uses the seed as is (as `messplus sim` does).
 //
@@ -25,6 +28,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <vector>
 
@@ -48,7 +52,12 @@ class RouteStage final : public pipeline::Stage {
   void OnMessage(pipeline::Inbound& in, pipeline::Outbox& out) override;
   void OnTick(pipeline::TimePoint now, pipeline::Outbox& out) override;
   // While a snapshot is awaited, updates stay queued in the SUB socket (Clone, step 2).
-  bool Accepting(size_t port) const override { return port != kUpdates || synced_; }
+  bool Accepting(size_t port) const override {
+    if (port == kUpdates) return synced_;
+    return port != kFeatures || held_.empty();
+  }
+  bool Idle() const override { return held_.empty(); }
+  void OnShutdown(pipeline::Outbox& out) override;
 
   const router::Router& router() const { return *router_; }
   uint64_t seq() const { return seq_; }
@@ -72,6 +81,7 @@ class RouteStage final : public pipeline::Stage {
   std::unique_ptr<router::Router> router_;
   pipeline::SlaMetrics sla_;
   pipeline::DecisionMsg decision_;  // reused output message
+  std::deque<pipeline::DecisionMsg> held_;  // refused by the decisions socket, oldest first
   bool synced_ = false;
   bool awaiting_ = false;           // a snapshot request is out
   uint64_t nonce_ = 0;

@@ -166,6 +166,15 @@ dispatch: {metrics_port: 9100}
   EXPECT_TRUE(Mentions(c.status(), "dispatch.metrics_port: 9100 is used by another stage"));
 }
 
+TEST(Config, WorkerHeartbeatsMustFitDispatchLiveness) {
+  Result<Config> c = ParseConfig(WithExtra(R"(
+dispatch: {heartbeat_interval_ms: 200, heartbeat_liveness: 3}
+worker: {heartbeat_interval_ms: 1000}
+)"));
+  ASSERT_FALSE(c.ok());
+  EXPECT_TRUE(Mentions(c.status(), "worker.heartbeat_interval_ms: must be at most half"));
+}
+
 TEST(Config, InvalidYamlIsAnError) {
   Result<Config> c = ParseConfig("models: [unclosed");
   ASSERT_FALSE(c.ok());

@@ -18,7 +18,8 @@ using pipeline::WorkerHeartbeat;
 using pipeline::WorkerReady;
 using testing::StageFixture;
 
-constexpr const char* kFast = "dispatch: {call_timeout_ms: 1000, heartbeat_interval_ms: 100}\n";
+constexpr const char* kFast =
+    "dispatch: {call_timeout_ms: 1000, heartbeat_interval_ms: 100}\nworker: {heartbeat_interval_ms: 50}\n";
 
 DecisionMsg MakeDecision(const std::string& id, std::vector<uint32_t> run, bool explore = false) {
   DecisionMsg d;
@@ -209,6 +210,15 @@ TEST(DispatchStage, LateReplyIsCountedAndRevivesTheWorker) {
   EXPECT_EQ(stage.live_workers(0), 1u);
   // ... and takes the waiting retry.
   EXPECT_EQ(f.out.Of<ModelCall>(DispatchStage::kWorkers).size(), 2u);
+}
+
+TEST(DispatchStage, HeartbeatFromAForgottenWorkerRegistersItAgain) {
+  StageFixture f("dispatch", kFast);
+  DispatchStage stage(f.ctx);
+  f.Deliver(stage, DispatchStage::kWorkers, WorkerHeartbeat{"large"}, {"z"});
+  EXPECT_EQ(stage.live_workers(2), 1u);
+  f.Deliver(stage, DispatchStage::kWorkers, WorkerHeartbeat{""}, {"anonymous"});
+  EXPECT_EQ(stage.live_workers(0) + stage.live_workers(1) + stage.live_workers(2), 1u);
 }
 
 TEST(DispatchStage, StopsReadingDecisionsAtTheCallLimit) {

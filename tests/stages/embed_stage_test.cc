@@ -97,5 +97,22 @@ TEST(EmbedStage, UsesTheEmbedderAndFallsBackOnTimeout) {
   EXPECT_EQ(f.out.Of<Features>(EmbedStage::kFeatures).size(), 1u);
 }
 
+TEST(EmbedStage, RefusedFeaturesAreHeldAndInputPausedUntilSent) {
+  StageFixture f("embed");
+  EmbedStage stage(f.ctx);
+  f.out.set_refuse(true);  // no route replica connected yet
+  f.Deliver(stage, EmbedStage::kRequests, MakeRequest("r1"));
+  EXPECT_FALSE(stage.Accepting(EmbedStage::kRequests));
+  EXPECT_FALSE(stage.Idle());
+  f.Advance(stage, std::chrono::milliseconds(50));
+  EXPECT_TRUE(f.out.Of<Features>(EmbedStage::kFeatures).empty());
+  f.out.set_refuse(false);
+  f.Advance(stage, std::chrono::milliseconds(50));
+  auto out = f.out.Of<Features>(EmbedStage::kFeatures);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].request.id, "r1");
+  EXPECT_TRUE(stage.Accepting(EmbedStage::kRequests));
+}
+
 }  // namespace
 }  // namespace messplus::stages::embed

@@ -177,6 +177,18 @@ TEST(RouteStage, SilenceFromTheCollectorResyncs) {
   EXPECT_FALSE(stage->synced());
 }
 
+TEST(RouteStage, RefusedDecisionIsHeldAndFeaturesPausedUntilSent) {
+  StageFixture f("route");
+  auto stage = RouteStage::Create(f.ctx, 0).value();
+  f.out.set_refuse(true);  // dispatch at its HWM
+  f.Deliver(*stage, RouteStage::kFeatures, MakeFeatures("r1"));
+  EXPECT_FALSE(stage->Accepting(RouteStage::kFeatures));
+  f.out.set_refuse(false);
+  f.Advance(*stage, std::chrono::milliseconds(50));
+  ASSERT_EQ(f.out.Of<DecisionMsg>(RouteStage::kDecisions).size(), 1u);
+  EXPECT_TRUE(stage->Accepting(RouteStage::kFeatures));
+}
+
 TEST(RouteStage, UnknownTenantIsCountedNotRouted) {
   StageFixture f("route");
   auto stage = RouteStage::Create(f.ctx, 0).value();
