@@ -173,7 +173,8 @@ void ReadAdaptive(const YAML::Node& node, Problems* problems, router::AdaptiveTu
     }
     try {
       // Booleans (count_pending, exponential_queue) may be written true/false.
-      if (it->second.IsScalar() && (it->second.Scalar() == "true" || it->second.Scalar() == "false")) {
+      if (it->second.IsScalar() &&
+          (it->second.Scalar() == "true" || it->second.Scalar() == "false")) {
         value = it->second.as<bool>() ? 1.0 : 0.0;
       } else {
         value = it->second.as<double>();
@@ -342,22 +343,25 @@ Status ValidateConfig(const Config& c) {
     for (std::string line; std::getline(lines, line);) problems.push_back(line);
   }
   if (!c.default_tenant.empty()) {
-    const bool known = std::any_of(c.router.tenants.begin(), c.router.tenants.end(),
-                                   [&](const router::TenantSpec& t) { return t.name == c.default_tenant; });
+    const bool known =
+        std::any_of(c.router.tenants.begin(), c.router.tenants.end(),
+                    [&](const router::TenantSpec& t) { return t.name == c.default_tenant; });
     if (!known) problems.push_back("default_tenant: '" + c.default_tenant + "' is not a tenant");
   }
   for (const router::ModelSpec& m : c.router.models) {
-    if (m.name.size() > kMaxNameBytes) problems.push_back("models: name '" + m.name + "' is too long");
+    if (m.name.size() > kMaxNameBytes)
+      problems.push_back("models: name '" + m.name + "' is too long");
   }
   for (const router::TenantSpec& t : c.router.tenants) {
-    if (t.name.size() > kMaxNameBytes) problems.push_back("tenants: name '" + t.name + "' is too long");
+    if (t.name.size() > kMaxNameBytes)
+      problems.push_back("tenants: name '" + t.name + "' is too long");
   }
 
   const Endpoints& e = c.endpoints;
   const std::pair<const char*, const std::string*> endpoints[] = {
-      {"frontend", &e.frontend}, {"requests", &e.requests}, {"features", &e.features},
-      {"decisions", &e.decisions}, {"workers", &e.workers}, {"replies", &e.replies},
-      {"feedback", &e.feedback}, {"updates", &e.updates}, {"snapshots", &e.snapshots}};
+      {"frontend", &e.frontend},   {"requests", &e.requests}, {"features", &e.features},
+      {"decisions", &e.decisions}, {"workers", &e.workers},   {"replies", &e.replies},
+      {"feedback", &e.feedback},   {"updates", &e.updates},   {"snapshots", &e.snapshots}};
   std::set<std::string> seen;
   for (const auto& [name, value] : endpoints) {
     if (value->empty()) {
@@ -378,9 +382,10 @@ Status ValidateConfig(const Config& c) {
     problems.push_back("limits.max_frame_bytes: must be in [4096, 268435456]");
   }
   if (c.max_text_bytes == 0 || c.max_text_bytes + 65536 > c.max_frame_bytes) {
-    problems.push_back("limits.max_text_bytes: must be > 0 and at least 64 KiB below max_frame_bytes");
+    problems.push_back(
+        "limits.max_text_bytes: must be > 0 and at least 64 KiB below max_frame_bytes");
   }
-  static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn",
+  static const std::set<std::string> kLevels = {"trace", "debug",    "info", "warn",
                                                 "error", "critical", "off"};
   if (kLevels.count(c.log_level) == 0) {
     problems.push_back("log_level: '" + c.log_level +
@@ -391,10 +396,11 @@ Status ValidateConfig(const Config& c) {
   if (c.linger.count() < 0) problems.push_back("runtime.linger_ms: must be >= 0");
 
   std::set<int> ports;
-  const std::pair<const char*, int> metrics[] = {
-      {"ingest", c.ingest.metrics_port}, {"embed", c.embed.metrics_port},
-      {"route", c.route.metrics_port},   {"dispatch", c.dispatch.metrics_port},
-      {"feedback", c.feedback.metrics_port}};
+  const std::pair<const char*, int> metrics[] = {{"ingest", c.ingest.metrics_port},
+                                                 {"embed", c.embed.metrics_port},
+                                                 {"route", c.route.metrics_port},
+                                                 {"dispatch", c.dispatch.metrics_port},
+                                                 {"feedback", c.feedback.metrics_port}};
   for (const auto& [stage, port] : metrics) {
     if (port < 0 || port > 65535) {
       problems.push_back(std::string(stage) + ".metrics_port: must be in [0, 65535]");
@@ -427,8 +433,10 @@ Status ValidateConfig(const Config& c) {
   if (c.dispatch.retries < 0 || c.dispatch.retries > 5) {
     problems.push_back("dispatch.retries: must be in [0, 5]");
   }
-  if (c.dispatch.heartbeat_liveness < 1) problems.push_back("dispatch.heartbeat_liveness: must be >= 1");
-  if (c.dispatch.max_pending_calls == 0) problems.push_back("dispatch.max_pending_calls: must be > 0");
+  if (c.dispatch.heartbeat_liveness < 1)
+    problems.push_back("dispatch.heartbeat_liveness: must be >= 1");
+  if (c.dispatch.max_pending_calls == 0)
+    problems.push_back("dispatch.max_pending_calls: must be > 0");
   CheckPositive(c.feedback.checkpoint_period, "feedback.checkpoint_period_ms", &problems);
   CheckPositive(c.feedback.join_window, "feedback.join_window_ms", &problems);
   CheckPositive(c.feedback.early_feedback_wait, "feedback.early_feedback_wait_ms", &problems);
@@ -441,8 +449,10 @@ Status ValidateConfig(const Config& c) {
   if (c.worker.reconnect_max < c.worker.reconnect_initial) {
     problems.push_back("worker.reconnect_max_ms: must be >= reconnect_initial_ms");
   }
-  if (c.worker.heartbeat_liveness < 1) problems.push_back("worker.heartbeat_liveness: must be >= 1");
-  if (c.worker.heartbeat_interval * 2 > c.dispatch.heartbeat_interval * c.dispatch.heartbeat_liveness) {
+  if (c.worker.heartbeat_liveness < 1)
+    problems.push_back("worker.heartbeat_liveness: must be >= 1");
+  if (c.worker.heartbeat_interval * 2 >
+      c.dispatch.heartbeat_interval * c.dispatch.heartbeat_liveness) {
     problems.push_back(
         "worker.heartbeat_interval_ms: must be at most half of dispatch.heartbeat_interval_ms x "
         "dispatch.heartbeat_liveness, or dispatch declares idle workers dead between heartbeats");

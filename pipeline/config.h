@@ -39,11 +39,11 @@ struct Endpoints {
 };
 
 struct IngestOptions {
-  int metrics_port = 0;  // 0: no metrics endpoint
-  int hwm = 1000;        // send and receive high-water mark of every socket of the stage
-  Millis request_timeout{60000};  // a request without a reply by then gets a timeout error
-  size_t max_in_flight = 10000;   // requests awaiting a reply; more are refused (overloaded)
-  Millis feedback_timeout{30000}; // a feedback without an ack by then gets a timeout error
+  int metrics_port = 0;            // 0: no metrics endpoint
+  int hwm = 1000;                  // send and receive high-water mark of every socket of the stage
+  Millis request_timeout{60000};   // a request without a reply by then gets a timeout error
+  size_t max_in_flight = 10000;    // requests awaiting a reply; more are refused (overloaded)
+  Millis feedback_timeout{30000};  // a feedback without an ack by then gets a timeout error
   size_t max_pending_feedback = 10000;
 };
 

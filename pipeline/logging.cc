@@ -18,7 +18,8 @@ Logger NullLogger() {
 }
 
 Logger ChildLogger(const Logger& parent, const std::string& name) {
-  auto logger = std::make_shared<spdlog::logger>(name, parent->sinks().begin(), parent->sinks().end());
+  auto logger =
+      std::make_shared<spdlog::logger>(name, parent->sinks().begin(), parent->sinks().end());
   // The sinks carry the parent's pattern already.
   logger->set_level(parent->level());
   return logger;

@@ -35,9 +35,9 @@ StageMetrics::StageMetrics(PassKey, std::string stage, std::vector<std::string> 
                      .Help("Time the stage spent handling one message")
                      .Labels(stage_label)
                      .Register(*registry_);
-  handle_seconds_ = &handle.Add({}, prometheus::Histogram::BucketBoundaries{
-                                        1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2,
-                                        5e-2, 0.1, 0.5, 1.0});
+  handle_seconds_ = &handle.Add(
+      {}, prometheus::Histogram::BucketBoundaries{1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3,
+                                                  1e-2, 5e-2, 0.1, 0.5, 1.0});
   received_.resize(sockets_.size());
   sent_.resize(sockets_.size());
   for (auto& row : received_) row.fill(nullptr);

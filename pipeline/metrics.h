@@ -49,13 +49,19 @@ class StageMetrics {
   const std::string& stage() const { return stage_; }
   prometheus::Registry& registry() { return *registry_; }
 
-  void Received(size_t socket, MsgType type) { Handle(&received_, received_family_, socket, type).Increment(); }
+  void Received(size_t socket, MsgType type) {
+    Handle(&received_, received_family_, socket, type).Increment();
+  }
   void Sent(size_t socket, MsgType type) { Handle(&sent_, sent_family_, socket, type).Increment(); }
-  void Rejected(Reason reason, double n = 1.0) { rejected_[static_cast<size_t>(reason)]->Increment(n); }
+  void Rejected(Reason reason, double n = 1.0) {
+    rejected_[static_cast<size_t>(reason)]->Increment(n);
+  }
   void ObserveHandleSeconds(double seconds) { handle_seconds_->Observe(seconds); }
 
   // Test hooks and summaries.
-  double RejectedCount(Reason reason) const { return rejected_[static_cast<size_t>(reason)]->Value(); }
+  double RejectedCount(Reason reason) const {
+    return rejected_[static_cast<size_t>(reason)]->Value();
+  }
   double RejectedTotal() const;
   double ReceivedCount(size_t socket, MsgType type) const;
   double SentCount(size_t socket, MsgType type) const;

@@ -59,13 +59,28 @@ using msgpack::object;
 using msgpack::type::object_type;
 
 // FROZEN reason names, indexed by Reason.
-constexpr std::array<std::string_view, kNumReasons> kReasonNames = {
-    "malformed_msgpack", "wrong_type",       "missing_field",   "oversized",
-    "unknown_model",     "bad_value",        "unsupported_version", "unexpected_message",
-    "unknown_tenant",    "duplicate_id",     "overloaded",      "unknown_request",
-    "timeout",           "duplicate_feedback", "not_run",       "no_worker",
-    "worker_failed",     "unroutable",       "rejected_by_router", "send_failed",
-    "evicted",           "shutdown"};
+constexpr std::array<std::string_view, kNumReasons> kReasonNames = {"malformed_msgpack",
+                                                                    "wrong_type",
+                                                                    "missing_field",
+                                                                    "oversized",
+                                                                    "unknown_model",
+                                                                    "bad_value",
+                                                                    "unsupported_version",
+                                                                    "unexpected_message",
+                                                                    "unknown_tenant",
+                                                                    "duplicate_id",
+                                                                    "overloaded",
+                                                                    "unknown_request",
+                                                                    "timeout",
+                                                                    "duplicate_feedback",
+                                                                    "not_run",
+                                                                    "no_worker",
+                                                                    "worker_failed",
+                                                                    "unroutable",
+                                                                    "rejected_by_router",
+                                                                    "send_failed",
+                                                                    "evicted",
+                                                                    "shutdown"};
 
 // ---- little-endian helpers -----------------------------------------------------------------
 
@@ -74,7 +89,8 @@ void PutU32(uint32_t v, char* p) {
 }
 uint32_t GetU32(const char* p) {
   uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<unsigned char>(p[i])) << (8 * i);
+  for (int i = 0; i < 4; ++i)
+    v |= static_cast<uint32_t>(static_cast<unsigned char>(p[i])) << (8 * i);
   return v;
 }
 void PutF32(float f, char* p) {
@@ -292,8 +308,7 @@ struct EncodeVisitor {
       Str(pk, m->error_message);
       return;
     }
-    Header(pk, MsgType::kClientReply,
-           7 + !m->predicted.empty() + !m->metadata.empty());
+    Header(pk, MsgType::kClientReply, 7 + !m->predicted.empty() + !m->metadata.empty());
     Str(pk, "request_id");
     Str(pk, m->request_id);
     Str(pk, "model");
@@ -414,7 +429,7 @@ struct EncodeVisitor {
     Str(pk, "event");
     Str(pk, m->kind == UpdateKind::kHeartbeat ? "heartbeat"
             : m->kind == UpdateKind::kOutcome ? "outcome"
-                                               : "feedback");
+                                              : "feedback");
     if (!has_decision) return;
     Str(pk, "decision");
     DecisionMap(pk, m->decision);
@@ -492,8 +507,7 @@ struct EncodeVisitor {
 std::string_view View(const object& o) { return std::string_view(o.via.str.ptr, o.via.str.size); }
 
 Status WrongType(std::string_view field, std::string_view expected) {
-  return Reject(Reason::kWrongType,
-                std::string(field) + " must be " + std::string(expected));
+  return Reject(Reason::kWrongType, std::string(field) + " must be " + std::string(expected));
 }
 
 Status ReadU64(const object& o, std::string_view field, uint64_t* out) {
@@ -582,14 +596,15 @@ Status ReadArray(const object& o, std::string_view field, size_t max,
                  const msgpack::object_array** out) {
   if (o.type != object_type::ARRAY) return WrongType(field, "an array");
   if (o.via.array.size > max) {
-    return Reject(Reason::kOversized, std::string(field) + " has more than " +
-                                          std::to_string(max) + " entries");
+    return Reject(Reason::kOversized,
+                  std::string(field) + " has more than " + std::to_string(max) + " entries");
   }
   *out = &o.via.array;
   return Status::Ok();
 }
 Status KeyOf(const msgpack::object_kv& kv, std::string_view* key) {
-  if (kv.key.type != object_type::STR) return Reject(Reason::kWrongType, "map keys must be strings");
+  if (kv.key.type != object_type::STR)
+    return Reject(Reason::kWrongType, "map keys must be strings");
   *key = View(kv.key);
   return Status::Ok();
 }
@@ -622,7 +637,8 @@ Status ReadStrMap(const object& o, std::string_view field, StringMap* out) {
         ReadStr(m->ptr[i].val, field, kMaxMetadataValueBytes, &(*out)[i].second));
     for (uint32_t j = 0; j < i; ++j) {
       if ((*out)[j].first == (*out)[i].first) {
-        return Reject(Reason::kBadValue, std::string(field) + " repeats key '" + (*out)[i].first + "'");
+        return Reject(Reason::kBadValue,
+                      std::string(field) + " repeats key '" + (*out)[i].first + "'");
       }
     }
   }
@@ -635,8 +651,8 @@ Status ReadNamedUnits(const object& o, std::string_view field, const Limits& lim
   const msgpack::object_map* m = nullptr;
   MESSPLUS_RETURN_IF_ERROR(ReadMap(o, field, &m));
   if (m->size > kMaxModels) {
-    return Reject(Reason::kOversized, std::string(field) + " has more than " +
-                                          std::to_string(kMaxModels) + " entries");
+    return Reject(Reason::kOversized,
+                  std::string(field) + " has more than " + std::to_string(kMaxModels) + " entries");
   }
   out->resize(m->size);
   for (uint32_t i = 0; i < m->size; ++i) {
@@ -644,7 +660,8 @@ Status ReadNamedUnits(const object& o, std::string_view field, const Limits& lim
     MESSPLUS_RETURN_IF_ERROR(ReadUnit(m->ptr[i].val, field, &(*out)[i].second));
     for (uint32_t j = 0; j < i; ++j) {
       if ((*out)[j].first == (*out)[i].first) {
-        return Reject(Reason::kBadValue, std::string(field) + " repeats model '" + (*out)[i].first + "'");
+        return Reject(Reason::kBadValue,
+                      std::string(field) + " repeats model '" + (*out)[i].first + "'");
       }
     }
   }
@@ -655,7 +672,8 @@ Status ReadDoubles(const object& o, std::string_view field, std::vector<double>*
   const msgpack::object_array* a = nullptr;
   MESSPLUS_RETURN_IF_ERROR(ReadArray(o, field, kMaxModels, &a));
   out->resize(a->size);
-  for (uint32_t i = 0; i < a->size; ++i) MESSPLUS_RETURN_IF_ERROR(ReadF64(a->ptr[i], field, &(*out)[i]));
+  for (uint32_t i = 0; i < a->size; ++i)
+    MESSPLUS_RETURN_IF_ERROR(ReadF64(a->ptr[i], field, &(*out)[i]));
   return Status::Ok();
 }
 
@@ -729,14 +747,16 @@ Status DecodeFeaturesMap(const object& o, const Limits& lim, uint32_t* dim,
   if (!seen.Has(0)) return Missing("features.dim");
   if (!seen.Has(1)) return Missing("features.idx");
   if (!seen.Has(2)) return Missing("features.val");
-  if (*dim == 0 || *dim > kMaxFeatureDim) return Reject(Reason::kBadValue, "features.dim out of range");
+  if (*dim == 0 || *dim > kMaxFeatureDim)
+    return Reject(Reason::kBadValue, "features.dim out of range");
   if (lim.dim != 0 && *dim != lim.dim) {
     return Reject(Reason::kBadValue, "features.dim " + std::to_string(*dim) +
                                          " differs from the configured " + std::to_string(lim.dim));
   }
   if (idx.size() % 4 != 0 || val.size() != idx.size()) {
-    return Reject(Reason::kBadValue, "features.idx and features.val must hold the same number of "
-                                     "4-byte entries");
+    return Reject(Reason::kBadValue,
+                  "features.idx and features.val must hold the same number of "
+                  "4-byte entries");
   }
   const size_t n = idx.size() / 4;
   if (n > kMaxFeatureEntries) return Reject(Reason::kOversized, "features has too many entries");
@@ -820,11 +840,21 @@ Status DecodeDecisionMap(const object& o, const Limits& lim, router::Decision* d
       MESSPLUS_RETURN_IF_ERROR(ReadBool(v, "decision.alpha_unreachable", &d->alpha_unreachable));
     }
   }
-  static constexpr const char* kNames[] = {
-      "decision.t",       "decision.tenant",      "decision.task_key", "decision.served",
-      "decision.chosen",  "decision.run",         "decision.explore",  "decision.explore_probability",
-      "decision.run_probability", "decision.p",   "decision.score",    "decision.cost_estimate",
-      "decision.q",       "decision.v",           "decision.alpha"};
+  static constexpr const char* kNames[] = {"decision.t",
+                                           "decision.tenant",
+                                           "decision.task_key",
+                                           "decision.served",
+                                           "decision.chosen",
+                                           "decision.run",
+                                           "decision.explore",
+                                           "decision.explore_probability",
+                                           "decision.run_probability",
+                                           "decision.p",
+                                           "decision.score",
+                                           "decision.cost_estimate",
+                                           "decision.q",
+                                           "decision.v",
+                                           "decision.alpha"};
   for (int bit = 0; bit < 15; ++bit) {
     if (!seen.Has(bit)) return Missing(kNames[bit]);
   }
@@ -843,9 +873,9 @@ Status ReadHeader(const msgpack::object_map& m, MsgType* type) {
       uint64_t v = 0;
       MESSPLUS_RETURN_IF_ERROR(ReadU64(m.ptr[i].val, "v", &v));
       if (v != kProtocolVersion) {
-        return Reject(Reason::kUnsupportedVersion,
-                      "protocol version " + std::to_string(v) + ", this peer speaks " +
-                          std::to_string(kProtocolVersion));
+        return Reject(Reason::kUnsupportedVersion, "protocol version " + std::to_string(v) +
+                                                       ", this peer speaks " +
+                                                       std::to_string(kProtocolVersion));
       }
       has_v = true;
     } else if (key == "type") {
@@ -1046,7 +1076,8 @@ struct BodyDecoder {
           std::string_view ekey;
           MESSPLUS_RETURN_IF_ERROR(KeyOf(e->ptr[k], &ekey));
           if (ekey == "code") {
-            MESSPLUS_RETURN_IF_ERROR(ReadStr(e->ptr[k].val, "error.code", kMaxNameBytes, &out->error_code));
+            MESSPLUS_RETURN_IF_ERROR(
+                ReadStr(e->ptr[k].val, "error.code", kMaxNameBytes, &out->error_code));
           } else if (ekey == "message") {
             MESSPLUS_RETURN_IF_ERROR(
                 ReadStr(e->ptr[k].val, "error.message", kMaxMessageBytes, &out->error_message));
@@ -1421,8 +1452,8 @@ struct BodyDecoder {
     if (!seen.Has(1)) return Missing("vector");
     if (vec.size() % 4 != 0) return Reject(Reason::kBadValue, "vector must hold float32 values");
     if (vec.size() / 4 > kMaxEmbeddingDims) {
-      return Reject(Reason::kOversized, "vector has more than " +
-                                            std::to_string(kMaxEmbeddingDims) + " dimensions");
+      return Reject(Reason::kOversized,
+                    "vector has more than " + std::to_string(kMaxEmbeddingDims) + " dimensions");
     }
     out->vector.resize(vec.size() / 4);
     for (size_t k = 0; k < out->vector.size(); ++k) {
@@ -1535,7 +1566,8 @@ std::string EncodeToString(MessageRef message) {
 Status Decoder::Decode(std::string_view frame, Message* out, MsgTypeSet accept) {
   if (frame.size() > limits_.max_frame_bytes) {
     return Reject(Reason::kOversized, "frame is " + std::to_string(frame.size()) +
-                                          " bytes, limit " + std::to_string(limits_.max_frame_bytes));
+                                          " bytes, limit " +
+                                          std::to_string(limits_.max_frame_bytes));
   }
   zone_.clear();
   msgpack::object root;
@@ -1549,7 +1581,8 @@ Status Decoder::Decode(std::string_view frame, Message* out, MsgTypeSet accept) 
                                       /*bin=*/limits_.max_frame_bytes, /*ext=*/0, /*depth=*/6);
     root = msgpack::unpack(zone_, frame.data(), frame.size(), offset, referenced, &ReferenceAll,
                            nullptr, limit);
-    if (offset != frame.size()) return Reject(Reason::kMalformedMsgpack, "trailing bytes after the map");
+    if (offset != frame.size())
+      return Reject(Reason::kMalformedMsgpack, "trailing bytes after the map");
   } catch (const msgpack::size_overflow& e) {
     return Reject(Reason::kOversized, std::string("msgpack limit exceeded: ") + e.what());
   } catch (const std::exception& e) {

@@ -41,16 +41,16 @@ inline constexpr uint32_t kProtocolVersion = 1;
 
 // Size limits that do not depend on the configuration. Ids and names are short keys; the
 // bounds keep a hostile peer from making us store megabytes per request.
-inline constexpr size_t kMaxIdBytes = 128;            // request ids
-inline constexpr size_t kMaxNameBytes = 128;          // model, tenant, task, worker names
-inline constexpr size_t kMaxMetadataEntries = 64;     // entries of a metadata map
+inline constexpr size_t kMaxIdBytes = 128;         // request ids
+inline constexpr size_t kMaxNameBytes = 128;       // model, tenant, task, worker names
+inline constexpr size_t kMaxMetadataEntries = 64;  // entries of a metadata map
 inline constexpr size_t kMaxMetadataValueBytes = 4096;
-inline constexpr size_t kMaxModels = 64;              // the router's zoo limit
-inline constexpr size_t kMaxFeatureEntries = 1 << 20; // non-zeros of one sparse vector
+inline constexpr size_t kMaxModels = 64;               // the router's zoo limit
+inline constexpr size_t kMaxFeatureEntries = 1 << 20;  // non-zeros of one sparse vector
 inline constexpr uint32_t kMaxFeatureDim = 1u << 30;
 inline constexpr size_t kMaxEmbeddingDims = 4096;
-inline constexpr size_t kMaxMessageBytes = 1 << 16;   // answer-less texts: error messages
-inline constexpr float kMaxFeatureValue = 1e4f;       // the router rejects larger values
+inline constexpr size_t kMaxMessageBytes = 1 << 16;  // answer-less texts: error messages
+inline constexpr float kMaxFeatureValue = 1e4f;      // the router rejects larger values
 
 // FROZEN: values are the index in Message and in kMsgTypeNames.
 enum class MsgType : uint8_t {
@@ -75,12 +75,10 @@ enum class MsgType : uint8_t {
 inline constexpr size_t kNumMsgTypes = 17;
 // FROZEN wire names, indexed by MsgType.
 inline constexpr std::array<std::string_view, kNumMsgTypes> kMsgTypeNames = {
-    "request",     "features",       "decision",
-    "model_call",  "model_reply",    "client_reply",
-    "outcome",     "feedback",       "feedback_ack",
-    "state_snapshot_request",        "state_snapshot",
-    "state_update", "worker_ready",  "worker_heartbeat",
-    "error",       "embed_request",  "embed_reply"};
+    "request",        "features",     "decision",     "model_call",       "model_reply",
+    "client_reply",   "outcome",      "feedback",     "feedback_ack",     "state_snapshot_request",
+    "state_snapshot", "state_update", "worker_ready", "worker_heartbeat", "error",
+    "embed_request",  "embed_reply"};
 std::string_view MsgTypeName(MsgType type);
 
 // A set of message types (bit i = MsgType i), e.g. what one socket accepts.
@@ -132,12 +130,12 @@ using NamedValues = std::vector<std::pair<std::string, double>>;     // model na
 
 // "request": client -> ingest, ingest -> embed. Also nested as "request" in later messages.
 struct Request {
-  std::string id;        // "id", opt from clients (ingest assigns one), <= kMaxIdBytes
-  std::string text;      // "text", <= Limits::max_text_bytes
-  std::string tenant;    // "tenant", opt (ingest fills the default tenant)
-  std::string task;      // "task", opt tag, e.g. a benchmark name
-  StringMap metadata;    // "metadata", opt map str -> str
-  int64_t ingest_ns = 0; // "ingest_ns", set by ingest: wall clock ns since the Unix epoch
+  std::string id;         // "id", opt from clients (ingest assigns one), <= kMaxIdBytes
+  std::string text;       // "text", <= Limits::max_text_bytes
+  std::string tenant;     // "tenant", opt (ingest fills the default tenant)
+  std::string task;       // "task", opt tag, e.g. a benchmark name
+  StringMap metadata;     // "metadata", opt map str -> str
+  int64_t ingest_ns = 0;  // "ingest_ns", set by ingest: wall clock ns since the Unix epoch
 };
 
 // "features": embed -> route. The request plus its sparse feature vector.
@@ -149,10 +147,10 @@ struct Features {
 
 // "decision": route -> dispatch.
 struct DecisionMsg {
-  Request request;                  // "request"
-  uint32_t dim = 0;                 // "features" (as in Features)
+  Request request;   // "request"
+  uint32_t dim = 0;  // "features" (as in Features)
   router::SparseFeatures features;
-  router::Decision decision;        // "decision" (map; see protocol.cc)
+  router::Decision decision;  // "decision" (map; see protocol.cc)
 };
 
 // "model_call": dispatch -> worker.
@@ -167,14 +165,14 @@ struct ModelCall {
 
 // "model_reply": worker -> dispatch.
 struct ModelReply {
-  uint64_t call_id = 0;              // "call_id" (echoed)
-  std::string request_id;            // "request_id", opt (echoed)
-  std::string model;                 // "model"
-  std::string answer;                // "answer", <= max_text_bytes
-  double cost = 0.0;                 // "cost": finite, >= 0
-  std::optional<double> latency_s;   // "latency_s", opt: finite, >= 0
-  StringMap metadata;                // "metadata", opt (replay: "recorded_satisfaction")
-  std::string error;                 // "error", opt: the call failed (empty: success)
+  uint64_t call_id = 0;             // "call_id" (echoed)
+  std::string request_id;           // "request_id", opt (echoed)
+  std::string model;                // "model"
+  std::string answer;               // "answer", <= max_text_bytes
+  double cost = 0.0;                // "cost": finite, >= 0
+  std::optional<double> latency_s;  // "latency_s", opt: finite, >= 0
+  StringMap metadata;               // "metadata", opt (replay: "recorded_satisfaction")
+  std::string error;                // "error", opt: the call failed (empty: success)
 };
 
 // "client_reply": dispatch -> ingest -> client.
@@ -195,40 +193,40 @@ struct ClientReply {
 
 // One model call of a request, in an outcome.
 struct CallOutcome {
-  std::string model;  // "model"
-  bool ok = false;    // "status": "ok" | "failed"
-  double cost = 0.0;  // "cost" (0 when failed)
-  StringMap metadata; // "metadata", opt
-  std::string error;  // "error", opt
+  std::string model;   // "model"
+  bool ok = false;     // "status": "ok" | "failed"
+  double cost = 0.0;   // "cost" (0 when failed)
+  StringMap metadata;  // "metadata", opt
+  std::string error;   // "error", opt
 };
 
 // "outcome": dispatch -> feedback collector, when every call of a request is done.
 struct Outcome {
-  std::string request_id;           // "request_id"
-  std::string tenant;               // "tenant"
-  std::string task;                 // "task", opt
-  router::Decision decision;        // "decision"
-  uint32_t dim = 0;                 // "features"
+  std::string request_id;     // "request_id"
+  std::string tenant;         // "tenant"
+  std::string task;           // "task", opt
+  router::Decision decision;  // "decision"
+  uint32_t dim = 0;           // "features"
   router::SparseFeatures features;
-  std::vector<CallOutcome> calls;   // "calls": one per model run, in decision.run order
+  std::vector<CallOutcome> calls;  // "calls": one per model run, in decision.run order
 };
 
 // "feedback": client -> ingest -> feedback collector. Exactly one of "satisfaction" (for the
 // served answer) and "labels" (model -> satisfaction, for explored requests).
 struct Feedback {
-  std::string request_id;               // "request_id"
-  std::optional<double> satisfaction;   // "satisfaction", in [0, 1]
-  NamedValues labels;                   // "labels", values in [0, 1]
-  uint64_t token = 0;                   // "token", opt: set by ingest to route the ack
+  std::string request_id;              // "request_id"
+  std::optional<double> satisfaction;  // "satisfaction", in [0, 1]
+  NamedValues labels;                  // "labels", values in [0, 1]
+  uint64_t token = 0;                  // "token", opt: set by ingest to route the ack
 };
 
 // "feedback_ack": feedback collector -> ingest -> client.
 struct FeedbackAck {
-  std::string request_id;   // "request_id"
-  uint64_t token = 0;       // "token", opt (ingest strips it)
-  std::string status;       // "status": "ok" or a reason name
-  std::string message;      // "message", opt
-  uint32_t applied = 0;     // "applied": labels recorded
+  std::string request_id;  // "request_id"
+  uint64_t token = 0;      // "token", opt (ingest strips it)
+  std::string status;      // "status": "ok" or a reason name
+  std::string message;     // "message", opt
+  uint32_t applied = 0;    // "applied": labels recorded
   bool ok() const { return status == "ok"; }
 };
 
@@ -248,13 +246,13 @@ struct StateSnapshot {
 // "state_update": feedback collector PUB -> route SUB. One applied learning event.
 enum class UpdateKind : uint8_t { kHeartbeat = 0, kOutcome = 1, kFeedback = 2 };
 struct StateUpdate {
-  uint64_t epoch = 0;                     // "epoch"
-  uint64_t seq = 0;                       // "seq": heartbeats repeat the last seq
+  uint64_t epoch = 0;                        // "epoch"
+  uint64_t seq = 0;                          // "seq": heartbeats repeat the last seq
   UpdateKind kind = UpdateKind::kHeartbeat;  // "event": "heartbeat" | "outcome" | "feedback"
-  router::Decision decision;              // "decision" (outcome, feedback)
-  std::vector<router::ModelCost> costs;   // "costs": [[model index, cost]] (outcome)
-  std::vector<router::ModelLabel> labels; // "labels": [[model index, s]] (feedback)
-  uint32_t dim = 0;                       // "features" (feedback)
+  router::Decision decision;                 // "decision" (outcome, feedback)
+  std::vector<router::ModelCost> costs;      // "costs": [[model index, cost]] (outcome)
+  std::vector<router::ModelLabel> labels;    // "labels": [[model index, s]] (feedback)
+  uint32_t dim = 0;                          // "features" (feedback)
   router::SparseFeatures features;
 };
 
@@ -301,11 +299,10 @@ inline MsgType TypeOf(const Message& m) { return static_cast<MsgType>(m.index())
 class MessageRef {
  public:
   using Ptr = std::variant<const Request*, const Features*, const DecisionMsg*, const ModelCall*,
-                           const ModelReply*, const ClientReply*, const Outcome*,
-                           const Feedback*, const FeedbackAck*, const SnapshotRequest*,
-                           const StateSnapshot*, const StateUpdate*, const WorkerReady*,
-                           const WorkerHeartbeat*, const ErrorReply*, const EmbedRequest*,
-                           const EmbedReply*>;
+                           const ModelReply*, const ClientReply*, const Outcome*, const Feedback*,
+                           const FeedbackAck*, const SnapshotRequest*, const StateSnapshot*,
+                           const StateUpdate*, const WorkerReady*, const WorkerHeartbeat*,
+                           const ErrorReply*, const EmbedRequest*, const EmbedReply*>;
   template <typename T>
   MessageRef(const T& message) : ptr_(&message) {}  // NOLINT: implicit by design
   MessageRef(const Message& message);               // NOLINT
@@ -318,9 +315,9 @@ class MessageRef {
 
 // What the receiver knows, for validation.
 struct Limits {
-  size_t max_text_bytes = 1 << 20;   // request text and model answers
-  size_t max_frame_bytes = 16 << 20; // whole frame (snapshots are the largest messages)
-  uint32_t dim = 0;                  // feature dimension; 0: any up to kMaxFeatureDim
+  size_t max_text_bytes = 1 << 20;    // request text and model answers
+  size_t max_frame_bytes = 16 << 20;  // whole frame (snapshots are the largest messages)
+  uint32_t dim = 0;                   // feature dimension; 0: any up to kMaxFeatureDim
   // The zoo (names, cheapest first) and the number of tenants, when the stage knows them;
   // null / 0: names and indices are checked for size only. Must outlive the Limits' users.
   const std::vector<std::string>* models = nullptr;

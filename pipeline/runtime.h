@@ -47,13 +47,13 @@ namespace messplus::pipeline {
 using Envelope = std::vector<std::string>;
 
 struct PortSpec {
-  std::string name;            // the `socket` metrics label, e.g. "frontend"
+  std::string name;  // the `socket` metrics label, e.g. "frontend"
   zmq::socket_type type = zmq::socket_type::pull;
   std::string endpoint;
-  bool bind = false;           // bind (stable side) or connect
-  bool input = false;          // polled for messages
-  MsgTypeSet accepts = 0;      // types OnMessage may receive from this socket
-  bool reply_errors = false;   // answer undecodable input with `error` (ROUTER sockets)
+  bool bind = false;               // bind (stable side) or connect
+  bool input = false;              // polled for messages
+  MsgTypeSet accepts = 0;          // types OnMessage may receive from this socket
+  bool reply_errors = false;       // answer undecodable input with `error` (ROUTER sockets)
   bool drain_on_shutdown = false;  // keep reading while draining (replies, acks)
   int hwm = 1000;
 };
@@ -143,8 +143,8 @@ class StageRuntime {
   std::vector<zmq::socket_t> sockets_;
   Decoder decoder_;
   std::unique_ptr<OutboxImpl> outbox_;
-  Message message_;      // reused decode target
-  Envelope envelope_;    // reused routing frames
+  Message message_;    // reused decode target
+  Envelope envelope_;  // reused routing frames
   zmq::message_t frame_;
 };
 

@@ -36,7 +36,8 @@ SlaMetrics::SlaMetrics(prometheus::Registry& registry, const std::string& stage,
                     .Help("Share of requests served by each model")
                     .Labels(stage_label)
                     .Register(registry);
-  for (const router::ModelSpec& m : config.models) share_.push_back(&share.Add({{"model", m.name}}));
+  for (const router::ModelSpec& m : config.models)
+    share_.push_back(&share.Add({{"model", m.name}}));
   exploration_ = &prometheus::BuildGauge()
                       .Name("messplus_exploration_share")
                       .Help("Share of requests that ran more than the exploit choice")

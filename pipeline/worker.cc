@@ -43,9 +43,9 @@ bool ModelWorker::SendMessage(MessageRef message) {
 }
 
 void ModelWorker::HandleFrame(std::string_view frame, const StopSignal& stop) {
-  Status st = decoder_.Decode(frame, &message_,
-                              TypeBit(MsgType::kModelCall) | TypeBit(MsgType::kWorkerHeartbeat) |
-                                  TypeBit(MsgType::kError));
+  Status st = decoder_.Decode(
+      frame, &message_,
+      TypeBit(MsgType::kModelCall) | TypeBit(MsgType::kWorkerHeartbeat) | TypeBit(MsgType::kError));
   if (!st.ok()) {
     ++counters_.rejected;
     log_->warn("worker {}: bad frame from dispatch: {}", name_, st.message());
@@ -72,7 +72,8 @@ void ModelWorker::HandleFrame(std::string_view frame, const StopSignal& stop) {
     }
   }
   ++counters_.calls;
-  if (!SendMessage(reply_)) log_->warn("worker {}: reply to call {} dropped", name_, reply_.call_id);
+  if (!SendMessage(reply_))
+    log_->warn("worker {}: reply to call {} dropped", name_, reply_.call_id);
 }
 
 Status ModelWorker::Run(const StopSignal& stop) {

@@ -52,8 +52,8 @@ class ModelWorker {
   };
 
   // `config` supplies worker.*, limits and linger; the zoo names are checked on calls.
-  ModelWorker(zmq::context_t& zmq, const Config& config, std::string endpoint,
-              std::string model, std::string name, ModelBackend& backend, Logger log);
+  ModelWorker(zmq::context_t& zmq, const Config& config, std::string endpoint, std::string model,
+              std::string name, ModelBackend& backend, Logger log);
 
   // InvalidArgument when the model is not in the zoo; otherwise serves until stop.
   Status Run(const StopSignal& stop);

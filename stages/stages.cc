@@ -87,14 +87,14 @@ Result<std::unique_ptr<StageHost>> StageHost::Create(std::string_view name, cons
 Status StageHost::Run(const pipeline::StopSignal& stop) { return runtime_->Run(*stage_, stop); }
 
 Result<std::unique_ptr<EmbeddedPipeline>> EmbeddedPipeline::Start(const Config& config,
-                                                                   zmq::context_t& zmq,
-                                                                   pipeline::Logger log,
-                                                                   const pipeline::StopSignal& stop,
-                                                                   int route_replicas) {
+                                                                  zmq::context_t& zmq,
+                                                                  pipeline::Logger log,
+                                                                  const pipeline::StopSignal& stop,
+                                                                  int route_replicas) {
   auto p = std::make_unique<EmbeddedPipeline>(PassKey());
   // Binding stages first keeps the log tidy; inproc:// also accepts connect-before-bind.
   for (const std::string& name : {std::string("feedback"), std::string("dispatch"),
-                                   std::string("embed"), std::string("ingest")}) {
+                                  std::string("embed"), std::string("ingest")}) {
     Result<std::unique_ptr<StageHost>> h =
         StageHost::Create(name, config, zmq, pipeline::ChildLogger(log, name));
     if (!h.ok()) return h.status();
@@ -149,8 +149,9 @@ bool EmbeddedPipeline::WaitReady(pipeline::Millis timeout) {
         ready = ready && h->metrics().Value("messplus_route_synced").value_or(0.0) == 1.0;
       } else if (h->name() == "dispatch") {
         for (const std::string& m : zoo) {
-          ready = ready &&
-                  h->metrics().Value("messplus_dispatch_workers", {{"model", m}}).value_or(0.0) >= 1.0;
+          ready =
+              ready &&
+              h->metrics().Value("messplus_dispatch_workers", {{"model", m}}).value_or(0.0) >= 1.0;
         }
       }
     }

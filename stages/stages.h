@@ -82,8 +82,7 @@ class EmbeddedPipeline {
   // Creates every host first (so startup errors come back here, with nothing running),
   // then starts one thread per host. `config` and `stop` must outlive the pipeline.
   static Result<std::unique_ptr<EmbeddedPipeline>> Start(const pipeline::Config& config,
-                                                         zmq::context_t& zmq,
-                                                         pipeline::Logger log,
+                                                         zmq::context_t& zmq, pipeline::Logger log,
                                                          const pipeline::StopSignal& stop,
                                                          int route_replicas = 1);
   // Requests nothing itself: waits for the threads to end after `stop` fired. The first

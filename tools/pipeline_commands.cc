@@ -48,7 +48,9 @@ Result<Config> Load(const CommonFlags& f) {
   return c;
 }
 
-std::string DataName(const std::string& file) { return std::filesystem::path(file).stem().string(); }
+std::string DataName(const std::string& file) {
+  return std::filesystem::path(file).stem().string();
+}
 
 // ---- one stage as a process --------------------------------------------------------------
 
@@ -89,7 +91,8 @@ int RunStageCommand(const std::string& name, const StageFlags& f) {
   return 0;
 }
 
-void RegisterStage(CLI::App& app, const std::string& name, const std::string& help, int* exit_code) {
+void RegisterStage(CLI::App& app, const std::string& name, const std::string& help,
+                   int* exit_code) {
   auto flags = std::make_shared<StageFlags>();
   CLI::App* cmd = app.add_subcommand(name, help);
   AddCommonFlags(cmd, &flags->common);
@@ -126,7 +129,8 @@ void AddReplayFlags(CLI::App* cmd, ReplayFlags* f) {
   cmd->add_option("--feedback-delay", f->feedback_delay,
                   "feedback for request j goes once request j + N was sent")
       ->capture_default_str();
-  cmd->add_option("--seed", f->seed, "stream order and feedback draws (default: the config's seed)");
+  cmd->add_option("--seed", f->seed,
+                  "stream order and feedback draws (default: the config's seed)");
   cmd->add_option("--in-flight", f->in_flight, "requests in flight at most")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
@@ -162,10 +166,9 @@ Result<simulator::Dataset> LoadData(const std::string& file) {
   return simulator::LoadDatasets({file}, simulator::LoadOptions());
 }
 
-void PrintReport(const char* command, const std::string& data_file,
-                 const simulator::Dataset& data, const Config& config,
-                 const PipelineReplayOptions& options, const simulator::ReplayResult& r,
-                 const PipelineReplayStats& stats, bool json) {
+void PrintReport(const char* command, const std::string& data_file, const simulator::Dataset& data,
+                 const Config& config, const PipelineReplayOptions& options,
+                 const simulator::ReplayResult& r, const PipelineReplayStats& stats, bool json) {
   if (json) {
     nlohmann::json j = simulator::ToJson(r);
     j["pipeline"] = {{"answered", stats.answered},
@@ -188,9 +191,8 @@ void PrintReport(const char* command, const std::string& data_file,
   const std::string title = fmt::format(
       "messplus {}: {} ({} requests, {} models, cost in {}) through the pipeline\n"
       "policy {}, alpha {}, V {}, c {}, seed {}, feedback rate {}, delay {}, {}",
-      command, DataName(data_file), r.requests, r.models.size(), data.cost_kind, r.policy,
-      r.alpha, config.router.v, config.router.c, r.seed, options.feedback_rate,
-      options.feedback_delay,
+      command, DataName(data_file), r.requests, r.models.size(), data.cost_kind, r.policy, r.alpha,
+      config.router.v, config.router.c, r.seed, options.feedback_rate, options.feedback_delay,
       options.lockstep ? std::string("lockstep") : fmt::format("in flight {}", options.in_flight));
   std::printf("%s", simulator::FormatTable(r, title).c_str());
   std::printf(
@@ -307,7 +309,8 @@ int RunUp(const UpFlags& f) {
   if (exit_code == 0) {
     const PipelineReplayOptions options = ToOptions(f.replay, *config);
     PipelineReplayStats stats;
-    Result<simulator::ReplayResult> r = RunPipelineReplay(*config, zmq, *data, options, &stats, log);
+    Result<simulator::ReplayResult> r =
+        RunPipelineReplay(*config, zmq, *data, options, &stats, log);
     if (!r.ok()) {
       log->error("{}", r.status().message());
       exit_code = r.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
@@ -373,7 +376,8 @@ int RunWorker(const WorkerFlags& f, bool replay) {
   pipeline::Logger log = pipeline::MakeLogger("worker", config.log_level);
   std::unique_ptr<pipeline::ModelBackend> backend;
   if (replay) {
-    Result<std::unique_ptr<ReplayBackend>> b = ReplayBackend::Create(*data, f.model, f.latency_scale);
+    Result<std::unique_ptr<ReplayBackend>> b =
+        ReplayBackend::Create(*data, f.model, f.latency_scale);
     if (!b.ok()) {
       std::fprintf(stderr, "%s: %s\n", cmd, b.status().message().c_str());
       return 2;
@@ -402,7 +406,8 @@ int RunWorker(const WorkerFlags& f, bool replay) {
 }  // namespace
 
 void RegisterPipeline(CLI::App& app, int* exit_code) {
-  RegisterStage(app, "ingest", "Run the ingest stage (clients' front door) as a process", exit_code);
+  RegisterStage(app, "ingest", "Run the ingest stage (clients' front door) as a process",
+                exit_code);
   RegisterStage(app, "embed", "Run the embed stage (text -> features) as a process", exit_code);
   RegisterStage(app, "route", "Run a route replica (MESS+ decisions) as a process", exit_code);
   RegisterStage(app, "dispatch", "Run the dispatch stage (model workers) as a process", exit_code);
@@ -421,8 +426,9 @@ void RegisterPipeline(CLI::App& app, int* exit_code) {
   {
     auto flags = std::make_shared<UpFlags>();
     CLI::App* cmd = app.add_subcommand(
-        "up", "Run every stage as threads of this process (inproc://); with --replay-data, "
-              "also replay workers and a replay client, then print the report and stop");
+        "up",
+        "Run every stage as threads of this process (inproc://); with --replay-data, "
+        "also replay workers and a replay client, then print the report and stop");
     AddCommonFlags(cmd, &flags->common);
     cmd->add_option("--replay-data", flags->replay_data, "CSV file to replay through the pipeline");
     AddReplayFlags(cmd, &flags->replay);

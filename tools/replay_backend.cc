@@ -23,7 +23,7 @@ ReplayBackend::ReplayBackend(PassKey, const simulator::Dataset& data, size_t mod
                              double latency_scale)
     : data_(data), model_(model), latency_scale_(latency_scale) {
   for (size_t r = 0; r < data.rows(); ++r) {
-    by_id_.emplace(data.ids[r], r);      // first row wins on duplicate ids
+    by_id_.emplace(data.ids[r], r);  // first row wins on duplicate ids
     by_prompt_.emplace(data.prompts[r], r);
   }
 }
@@ -40,7 +40,8 @@ void ReplayBackend::Call(const pipeline::ModelCall& call, pipeline::ModelReply* 
     return;
   }
   const double score = data_.Score(row, model_);
-  reply->answer = fmt::format("[recorded answer of {} to {}]", data_.models[model_], data_.ids[row]);
+  reply->answer =
+      fmt::format("[recorded answer of {} to {}]", data_.models[model_], data_.ids[row]);
   reply->cost = data_.Cost(row, model_);
   reply->metadata = {{"recorded_satisfaction", fmt::format("{}", score)}, {"row", data_.ids[row]}};
   if (!data_.latency_s.empty()) {

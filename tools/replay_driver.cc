@@ -56,8 +56,7 @@ Result<std::string> FetchSnapshotState(const pipeline::Config& config, zmq::cont
   pipeline::ConfigureSocket(socket, 10, config);
   socket.set(zmq::sockopt::linger, 0);
   socket.connect(config.endpoints.snapshots);
-  const uint64_t nonce =
-      static_cast<uint64_t>(SteadyClock::now().time_since_epoch().count()) | 1;
+  const uint64_t nonce = static_cast<uint64_t>(SteadyClock::now().time_since_epoch().count()) | 1;
   const std::string request = pipeline::EncodeToString(pipeline::SnapshotRequest{nonce});
   if (!socket.send(zmq::buffer(request), zmq::send_flags::dontwait)) {
     return Status::Unavailable("cannot send a snapshot request to " + config.endpoints.snapshots);
@@ -69,7 +68,7 @@ Result<std::string> FetchSnapshotState(const pipeline::Config& config, zmq::cont
   while (SteadyClock::now() < deadline) {
     zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
     pipeline::Poll(&item, 1,
-              std::chrono::duration_cast<Millis>(deadline - SteadyClock::now()) + Millis(1));
+                   std::chrono::duration_cast<Millis>(deadline - SteadyClock::now()) + Millis(1));
     if (!(item.revents & ZMQ_POLLIN) || !socket.recv(frame, zmq::recv_flags::dontwait)) continue;
     Result<pipeline::StateSnapshot> s =
         pipeline::DecodeAs<pipeline::StateSnapshot>(frame.to_string_view(), limits);
@@ -81,12 +80,9 @@ Result<std::string> FetchSnapshotState(const pipeline::Config& config, zmq::cont
                              std::to_string(timeout.count()) + " ms");
 }
 
-Result<simulator::ReplayResult> RunPipelineReplay(const pipeline::Config& config,
-                                                  zmq::context_t& zmq,
-                                                  const simulator::Dataset& data,
-                                                  const PipelineReplayOptions& options,
-                                                  PipelineReplayStats* stats,
-                                                  const pipeline::Logger& log) {
+Result<simulator::ReplayResult> RunPipelineReplay(
+    const pipeline::Config& config, zmq::context_t& zmq, const simulator::Dataset& data,
+    const PipelineReplayOptions& options, PipelineReplayStats* stats, const pipeline::Logger& log) {
   const std::vector<std::string> zoo = config.ModelNames();
   if (zoo != data.models) {
     auto join = [](const std::vector<std::string>& v) {
@@ -113,7 +109,8 @@ Result<simulator::ReplayResult> RunPipelineReplay(const pipeline::Config& config
   }
   if (options.in_flight == 0) return Status::InvalidArgument("in-flight must be > 0");
 
-  const std::vector<size_t> order = simulator::ReplayOrder(data.rows(), options.seed, options.limit);
+  const std::vector<size_t> order =
+      simulator::ReplayOrder(data.rows(), options.seed, options.limit);
   const size_t n = order.size();
   if (n == 0) return Status::InvalidArgument("the dataset is empty");
   Rng feedback_rng = simulator::FeedbackRng(options.seed);
@@ -126,7 +123,8 @@ Result<simulator::ReplayResult> RunPipelineReplay(const pipeline::Config& config
   bool use_row_ids = true;
   for (size_t i = 0; i < n && use_row_ids; ++i) {
     const std::string& id = data.ids[order[i]];
-    use_row_ids = !id.empty() && id.size() <= pipeline::kMaxIdBytes && index_of.emplace(id, i).second;
+    use_row_ids =
+        !id.empty() && id.size() <= pipeline::kMaxIdBytes && index_of.emplace(id, i).second;
   }
   if (!use_row_ids) {
     index_of.clear();
@@ -170,6 +168,15 @@ Result<simulator::ReplayResult> RunPipelineReplay(const pipeline::Config& config
       log->warn("replay: feedback for {} could not be sent (HWM)", ids[i]);
     }
   };
+  Request request;  // reused
+  auto make_request = [&](size_t i) -> const Request& {
+    const size_t row = order[i];
+    request.id = ids[i];
+    request.text = data.prompts[row];
+    request.tenant = tenant;
+    request.task = options.use_task ? data.tasks[row] : std::string();
+    return request;
+  };
   auto finish = [&](size_t i) {
     slots[i].done = true;
     --in_flight;
@@ -189,13 +196,7 @@ Result<simulator::ReplayResult> RunPipelineReplay(const pipeline::Config& config
         continue;
       }
       const size_t i = it->second;
-      const size_t row = order[i];
-      Request r;
-      r.id = ids[i];
-      r.text = data.prompts[row];
-      r.tenant = tenant;
-      if (options.use_task) r.task = data.tasks[row];
-      if (!client.Send(r)) break;
+      if (!client.Send(make_request(i))) break;
       ++slots[i].attempts;
       it = retries.erase(it);
     }
@@ -208,13 +209,7 @@ Result<simulator::ReplayResult> RunPipelineReplay(const pipeline::Config& config
         due_feedback.pop();
       }
       if (options.lockstep && !awaiting_ack.empty()) break;
-      const size_t row = order[sent];
-      Request r;
-      r.id = ids[sent];
-      r.text = data.prompts[row];
-      r.tenant = tenant;
-      if (options.use_task) r.task = data.tasks[row];
-      if (!client.Send(r)) break;  // HWM: try again after the next receive
+      if (!client.Send(make_request(sent))) break;  // HWM: try again after the next receive
       slots[sent].sent = SteadyClock::now();
       in_flight_order.push_back(sent);
       ++sent;
@@ -297,11 +292,12 @@ Result<simulator::ReplayResult> RunPipelineReplay(const pipeline::Config& config
     }
 
     if (!heard && now - start > options.connect_timeout) {
-      return Status::Unavailable(fmt::format(
-          "no answer from ingest at {} within {} ms: is the pipeline running?",
-          config.endpoints.frontend, options.connect_timeout.count()));
+      return Status::Unavailable(
+          fmt::format("no answer from ingest at {} within {} ms: is the pipeline running?",
+                      config.endpoints.frontend, options.connect_timeout.count()));
     }
-    while (!in_flight_order.empty() && slots[in_flight_order.front()].done) in_flight_order.pop_front();
+    while (!in_flight_order.empty() && slots[in_flight_order.front()].done)
+      in_flight_order.pop_front();
     while (!in_flight_order.empty() &&
            now - slots[in_flight_order.front()].sent > options.request_timeout) {
       const size_t i = in_flight_order.front();
@@ -391,9 +387,9 @@ Result<simulator::ReplayResult> RunPipelineReplay(const pipeline::Config& config
     res.final_q = (*r)->policy().queue(tenant_index).q_tracked();
   } else {
     res.final_q = -1.0;
-    res.warnings.push_back("final Q unavailable: " +
-                           (state.ok() ? std::string("snapshot did not load")
-                                       : state.status().message()));
+    res.warnings.push_back("final Q unavailable: " + (state.ok()
+                                                          ? std::string("snapshot did not load")
+                                                          : state.status().message()));
   }
   if (stats->errors > 0) {
     std::string codes;

@@ -56,24 +56,21 @@ struct PipelineReplayStats {
   size_t answered = 0;  // requests with a client_reply for a model
   size_t errors = 0;    // requests answered with an error (or not at all)
   std::map<std::string, size_t> error_codes;
-  size_t retried = 0;   // requests ingest refused as overloaded and that were sent again
+  size_t retried = 0;  // requests ingest refused as overloaded and that were sent again
   size_t feedback_sent = 0;
-  size_t feedback_acked = 0;     // acks with status ok
-  size_t feedback_refused = 0;   // acks with an error status
+  size_t feedback_acked = 0;    // acks with status ok
+  size_t feedback_refused = 0;  // acks with an error status
   std::map<std::string, size_t> ack_codes;
-  size_t feedback_unacked = 0;   // no ack within ack_timeout
+  size_t feedback_unacked = 0;  // no ack within ack_timeout
   double seconds = 0.0;
 };
 
 // Requires a pipeline (ingest at endpoints.frontend, the collector at endpoints.snapshots)
 // whose zoo is the dataset's models in the same order. InvalidArgument for mismatched
 // options; Unavailable when ingest does not answer.
-Result<simulator::ReplayResult> RunPipelineReplay(const pipeline::Config& config,
-                                                  zmq::context_t& zmq,
-                                                  const simulator::Dataset& data,
-                                                  const PipelineReplayOptions& options,
-                                                  PipelineReplayStats* stats,
-                                                  const pipeline::Logger& log);
+Result<simulator::ReplayResult> RunPipelineReplay(
+    const pipeline::Config& config, zmq::context_t& zmq, const simulator::Dataset& data,
+    const PipelineReplayOptions& options, PipelineReplayStats* stats, const pipeline::Logger& log);
 
 // One state_snapshot from the collector at `endpoint`, loaded into a Router of `config`.
 // Unavailable after `timeout`.

@@ -213,8 +213,8 @@ void DispatchStage::OnWorkerMessage(Inbound& in, Outbox& out) {
       ctx_.clock.Now() + options_.heartbeat_interval * options_.heartbeat_liveness;
 
   if (auto* ready = std::get_if<WorkerReady>(&in.message)) {
-    const auto m = static_cast<uint32_t>(
-        std::find(zoo_.begin(), zoo_.end(), ready->model) - zoo_.begin());  // validated
+    const auto m = static_cast<uint32_t>(std::find(zoo_.begin(), zoo_.end(), ready->model) -
+                                         zoo_.begin());  // validated
     auto it = workers_.find(identity);
     if (it != workers_.end() && it->second.call != 0) {
       // A worker that announces itself again has lost what it was doing.
@@ -241,7 +241,8 @@ void DispatchStage::OnWorkerMessage(Inbound& in, Outbox& out) {
     }
     // A worker we had given up on (silent for a while, or a slow call) is alive after all:
     // any sign of life means it is ready, when it says which model it serves.
-    const auto m = static_cast<uint32_t>(std::find(zoo_.begin(), zoo_.end(), hb->model) - zoo_.begin());
+    const auto m =
+        static_cast<uint32_t>(std::find(zoo_.begin(), zoo_.end(), hb->model) - zoo_.begin());
     if (m >= zoo_.size()) return;
     Worker& w = workers_[identity];
     w.model = m;
@@ -256,8 +257,8 @@ void DispatchStage::OnWorkerMessage(Inbound& in, Outbox& out) {
   if (wit == workers_.end()) {
     // A worker we had given up on answered after all: it is alive and idle again.
     Worker& w = workers_[identity];
-    w.model = static_cast<uint32_t>(std::find(zoo_.begin(), zoo_.end(), reply->model) -
-                                    zoo_.begin());
+    w.model =
+        static_cast<uint32_t>(std::find(zoo_.begin(), zoo_.end(), reply->model) - zoo_.begin());
     wit = workers_.find(identity);
   }
   wit->second.expiry = expiry;
@@ -371,8 +372,8 @@ void DispatchStage::RemoveWorker(const std::string& identity, Reason reason,
   auto it = workers_.find(identity);
   if (it == workers_.end()) return;
   const uint64_t call = it->second.call;
-  ctx_.log->warn("dispatch: worker {} of {} is dead: {}", it->second.name,
-                 zoo_[it->second.model], detail);
+  ctx_.log->warn("dispatch: worker {} of {} is dead: {}", it->second.name, zoo_[it->second.model],
+                 detail);
   workers_.erase(it);
   workers_lost_->Increment();
   if (call != 0) CallFailed(call, reason, detail, out);
@@ -408,7 +409,8 @@ void DispatchStage::OnTick(TimePoint now, Outbox& out) {
     if (it == calls_.end() || it->second.deadline > now) continue;
     if (!it->second.worker.empty()) {
       RemoveWorker(it->second.worker, Reason::kTimeout,
-                   "no answer to call " + std::to_string(id) + " within " + timeout_ms + " ms", out);
+                   "no answer to call " + std::to_string(id) + " within " + timeout_ms + " ms",
+                   out);
     } else {
       CallResult r;
       r.reason = Reason::kNoWorker;

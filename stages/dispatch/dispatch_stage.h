@@ -67,10 +67,10 @@ class DispatchStage final : public pipeline::Stage {
   struct Call {
     std::string request_id;
     uint32_t model = 0;
-    size_t slot = 0;       // position in decision.run
+    size_t slot = 0;  // position in decision.run
     uint32_t attempt = 1;
-    std::string worker;    // identity of the worker running it; empty while queued
-    std::string avoid;     // a worker that failed it
+    std::string worker;  // identity of the worker running it; empty while queued
+    std::string avoid;   // a worker that failed it
     pipeline::TimePoint deadline{};
   };
   struct CallResult {
@@ -93,8 +93,8 @@ class DispatchStage final : public pipeline::Stage {
   bool PopIdle(uint32_t model, const std::string& avoid, std::string* identity);
   void MakeIdle(const std::string& identity, pipeline::Outbox& out);
   void ServeWaiting(uint32_t model, pipeline::Outbox& out);
-  void RemoveWorker(const std::string& identity, pipeline::Reason reason,
-                    const std::string& detail, pipeline::Outbox& out);
+  void RemoveWorker(const std::string& identity, pipeline::Reason reason, const std::string& detail,
+                    pipeline::Outbox& out);
   void CallFailed(uint64_t call_id, pipeline::Reason reason, const std::string& detail,
                   pipeline::Outbox& out);
   void CallDone(uint64_t call_id, CallResult result, pipeline::Outbox& out);

@@ -32,7 +32,8 @@ Status WriteAll(int fd, const char* data, size_t size, const std::string& path) 
 
 Status SyncDirectory(const std::filesystem::path& dir) {
   const int fd = open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Status::IoError("open directory " + dir.string() + ": " + std::strerror(errno));
+  if (fd < 0)
+    return Status::IoError("open directory " + dir.string() + ": " + std::strerror(errno));
   const int rc = fsync(fd);
   close(fd);
   if (rc != 0) return Status::IoError("fsync " + dir.string() + ": " + std::strerror(errno));
@@ -135,7 +136,8 @@ Result<std::optional<Checkpoint>> ReadCheckpoint(const std::string& path,
           const msgpack::object& frame = row.via.array.ptr[0];
           Status st = decoder.Decode(std::string_view(frame.via.bin.ptr, frame.via.bin.size),
                                      &message, pipeline::TypeBit(pipeline::MsgType::kOutcome));
-          if (!st.ok()) return Status::DataLoss(path + ": outcome " + std::to_string(k) + ": " + st.message());
+          if (!st.ok())
+            return Status::DataLoss(path + ": outcome " + std::to_string(k) + ": " + st.message());
           CheckpointOutcome o;
           o.outcome = std::move(std::get<pipeline::Outcome>(message));
           o.age_ms = row.via.array.ptr[1].as<uint64_t>();

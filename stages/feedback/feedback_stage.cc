@@ -54,7 +54,8 @@ Result<std::unique_ptr<FeedbackStage>> FeedbackStage::Create(StageContext& ctx) 
   const std::string& path = ctx.config.feedback.checkpoint_path;
   if (!path.empty()) {
     const std::vector<std::string> zoo = ctx.config.ModelNames();
-    Result<std::optional<feedback::Checkpoint>> c = ReadCheckpoint(path, ctx.config.MakeLimits(&zoo));
+    Result<std::optional<feedback::Checkpoint>> c =
+        ReadCheckpoint(path, ctx.config.MakeLimits(&zoo));
     if (!c.ok()) return c.status();
     if (c->has_value()) {
       if (Status st = stage->router_->LoadState((*c)->router_state); !st.ok()) {
@@ -192,7 +193,8 @@ void FeedbackStage::OnOutcome(Outcome& o, Outbox& out) {
     out.Count(Reason::kDuplicateId);
   }
   const TimePoint now = ctx_.clock.Now();
-  Stored& stored = outcomes_.Insert(id, Stored{std::move(o), now, false}, now + options_.join_window);
+  Stored& stored =
+      outcomes_.Insert(id, Stored{std::move(o), now, false}, now + options_.join_window);
   window_gauge_->Set(static_cast<double>(outcomes_.size()));
 
   if (Feedback* early = early_.Find(id)) {
@@ -240,7 +242,8 @@ void FeedbackStage::Join(Feedback& f, Stored& stored, Outbox& out) {
     if (answered(d.served)) labels_.push_back({d.served, *f.satisfaction});
   } else {
     for (const auto& [name, s] : f.labels) {
-      const auto m = static_cast<uint32_t>(std::find(zoo_.begin(), zoo_.end(), name) - zoo_.begin());
+      const auto m =
+          static_cast<uint32_t>(std::find(zoo_.begin(), zoo_.end(), name) - zoo_.begin());
       if (m < zoo_.size() && answered(m)) {
         labels_.push_back({m, s});
       } else {
@@ -271,8 +274,9 @@ void FeedbackStage::Join(Feedback& f, Stored& stored, Outbox& out) {
   }
   sla_.SetQueue(d.tenant, router_->policy().queue(d.tenant).q_tracked());
   AckOk(f, static_cast<uint32_t>(labels_.size()),
-        skipped > 0 ? fmt::format("{} label(s) for models that did not answer were ignored", skipped)
-                    : std::string(),
+        skipped > 0
+            ? fmt::format("{} label(s) for models that did not answer were ignored", skipped)
+            : std::string(),
         out);
 }
 
@@ -300,7 +304,8 @@ Status FeedbackStage::Checkpoint() {
   const TimePoint now = ctx_.clock.Now();
   outcomes_.ForEachOldestFirst([&](const std::string&, const Stored& s, TimePoint) {
     const auto age = std::chrono::duration_cast<std::chrono::milliseconds>(now - s.arrived);
-    c.outcomes.push_back({s.outcome, static_cast<uint64_t>(std::max<int64_t>(0, age.count())), s.joined});
+    c.outcomes.push_back(
+        {s.outcome, static_cast<uint64_t>(std::max<int64_t>(0, age.count())), s.joined});
   });
   MESSPLUS_RETURN_IF_ERROR(WriteCheckpoint(path, c));
   checkpointed_seq_ = seq_;
@@ -326,7 +331,8 @@ void FeedbackStage::OnTick(TimePoint now, Outbox& out) {
   if (!options_.checkpoint_path.empty() && now >= next_checkpoint_) {
     next_checkpoint_ = now + options_.checkpoint_period;
     if (seq_ != checkpointed_seq_) {
-      if (Status st = Checkpoint(); !st.ok()) ctx_.log->error("feedback: checkpoint failed: {}", st.message());
+      if (Status st = Checkpoint(); !st.ok())
+        ctx_.log->error("feedback: checkpoint failed: {}", st.message());
     }
   }
 }

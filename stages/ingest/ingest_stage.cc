@@ -30,7 +30,8 @@ std::vector<PortSpec> IngestStage::Ports(const Config& c) {
       {"frontend", zmq::socket_type::router, c.endpoints.frontend, true, true,
        TypeBit(MsgType::kRequest) | TypeBit(MsgType::kFeedback), true, false, hwm},
       {"requests", zmq::socket_type::push, c.endpoints.requests, true, false, 0, false, false, hwm},
-      {"feedback", zmq::socket_type::push, c.endpoints.feedback, false, false, 0, false, false, hwm},
+      {"feedback", zmq::socket_type::push, c.endpoints.feedback, false, false, 0, false, false,
+       hwm},
   };
 }
 

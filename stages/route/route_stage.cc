@@ -129,7 +129,8 @@ void RouteStage::OnSnapshot(const StateSnapshot& s) {
   if (!awaiting_ || s.nonce != nonce_) return;  // an answer to an older request
   awaiting_ = false;
   if (Status st = router_->LoadState(s.state); !st.ok()) {
-    ctx_.log->error("route: cannot load the collector's snapshot (seq {}): {}", s.seq, st.message());
+    ctx_.log->error("route: cannot load the collector's snapshot (seq {}): {}", s.seq,
+                    st.message());
     return;  // asked again after snapshot_timeout
   }
   epoch_ = s.epoch;

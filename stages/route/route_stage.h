@@ -80,10 +80,10 @@ class RouteStage final : public pipeline::Stage {
   pipeline::StageContext& ctx_;
   std::unique_ptr<router::Router> router_;
   pipeline::SlaMetrics sla_;
-  pipeline::DecisionMsg decision_;  // reused output message
+  pipeline::DecisionMsg decision_;          // reused output message
   std::deque<pipeline::DecisionMsg> held_;  // refused by the decisions socket, oldest first
   bool synced_ = false;
-  bool awaiting_ = false;           // a snapshot request is out
+  bool awaiting_ = false;  // a snapshot request is out
   uint64_t nonce_ = 0;
   uint64_t epoch_ = 0;
   uint64_t seq_ = 0;

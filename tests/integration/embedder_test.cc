@@ -77,7 +77,8 @@ TEST(Embedder, DenseVectorIsAddedAndASilentEmbedderFallsBackToHashing) {
   ASSERT_EQ(zmq::poll(&item, 1, Millis(5000)), 1);
   ASSERT_TRUE(zmq::recv_multipart(embedder, std::back_inserter(ask)));
   ASSERT_EQ(ask.size(), 2u);
-  Result<pipeline::EmbedRequest> er = pipeline::DecodeAs<pipeline::EmbedRequest>(ask[1].to_string_view());
+  Result<pipeline::EmbedRequest> er =
+      pipeline::DecodeAs<pipeline::EmbedRequest>(ask[1].to_string_view());
   ASSERT_TRUE(er.ok());
   EXPECT_EQ(er->text, r.text);
   pipeline::EmbedReply reply{er->id, std::vector<float>(16, 0.25f)};

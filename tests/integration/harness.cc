@@ -216,8 +216,8 @@ Result<nlohmann::json> RunJson(const std::vector<std::string>& args, const std::
   std::optional<int> code = (*p)->Wait(deadline);
   if (!code) {
     (*p)->Stop(SIGKILL, Millis(2000));
-    return Status::Unavailable(tag + " did not finish within " +
-                               std::to_string(deadline.count()) + " ms\n" + ReadFile(log));
+    return Status::Unavailable(tag + " did not finish within " + std::to_string(deadline.count()) +
+                               " ms\n" + ReadFile(log));
   }
   try {
     nlohmann::json j = nlohmann::json::parse(ReadFile(out));
@@ -231,7 +231,8 @@ Result<nlohmann::json> RunJson(const std::vector<std::string>& args, const std::
 
 Result<nlohmann::json> RunSim(const std::string& data, double alpha,
                               const std::vector<std::string>& args, const std::string& dir) {
-  std::vector<std::string> a = {"sim", "--data", data, "--alpha", fmt::format("{}", alpha), "--json"};
+  std::vector<std::string> a = {"sim",   "--data", data, "--alpha", fmt::format("{}", alpha),
+                                "--json"};
   a.insert(a.end(), args.begin(), args.end());
   return RunJson(a, dir, "sim", Millis(120000));
 }
@@ -246,14 +247,14 @@ const char* const kEndpointNames[] = {"frontend", "requests", "features", "decis
 ProcessPipeline::ProcessPipeline(const TempDir& dir, PipelineOptions options)
     : dir_(dir.path()), options_(std::move(options)) {
   for (const char* name : kEndpointNames) {
-    endpoints_[name] = options_.transport == "tcp"
-                           ? fmt::format("tcp://127.0.0.1:{}", FreePort())
-                           : fmt::format("ipc://{}/{}", dir_, name);
+    endpoints_[name] = options_.transport == "tcp" ? fmt::format("tcp://127.0.0.1:{}", FreePort())
+                                                   : fmt::format("ipc://{}/{}", dir_, name);
   }
   for (const char* stage : {"ingest", "embed", "route", "dispatch", "feedback"}) {
     metrics_ports_[stage] = FreePort();
   }
-  for (int r = 1; r < options_.route_replicas; ++r) metrics_ports_[fmt::format("route-{}", r)] = FreePort();
+  for (int r = 1; r < options_.route_replicas; ++r)
+    metrics_ports_[fmt::format("route-{}", r)] = FreePort();
 
   std::string yaml = "models:\n";
   for (const std::string& m : options_.models) yaml += "  - name: " + m + "\n";
@@ -298,7 +299,8 @@ Status ProcessPipeline::StartStage(const std::string& stage, int replica) {
 
 Status ProcessPipeline::StartStages() {
   MESSPLUS_RETURN_IF_ERROR(StartStage("feedback"));
-  for (int r = 0; r < options_.route_replicas; ++r) MESSPLUS_RETURN_IF_ERROR(StartStage("route", r));
+  for (int r = 0; r < options_.route_replicas; ++r)
+    MESSPLUS_RETURN_IF_ERROR(StartStage("route", r));
   MESSPLUS_RETURN_IF_ERROR(StartStage("dispatch"));
   MESSPLUS_RETURN_IF_ERROR(StartStage("embed"));
   return StartStage("ingest");
@@ -318,8 +320,15 @@ int ProcessPipeline::StopStage(const std::string& stage, int replica, Millis dea
 Result<size_t> ProcessPipeline::StartWorker(const std::string& model, const std::string& data,
                                             double latency_scale, const std::string& name) {
   const std::string n = name.empty() ? fmt::format("w{}", workers_.size()) : name;
-  std::vector<std::string> argv = {MessplusBinary(), "worker", data.empty() ? "echo" : "replay",
-                                   "--config", config_path_, "--model", model, "--name", n};
+  std::vector<std::string> argv = {MessplusBinary(),
+                                   "worker",
+                                   data.empty() ? "echo" : "replay",
+                                   "--config",
+                                   config_path_,
+                                   "--model",
+                                   model,
+                                   "--name",
+                                   n};
   if (!data.empty()) {
     argv.insert(argv.end(), {"--data", data, "--latency-scale", fmt::format("{}", latency_scale)});
   }
@@ -332,8 +341,9 @@ Result<size_t> ProcessPipeline::StartWorker(const std::string& model, const std:
 Result<size_t> ProcessPipeline::StartPythonWorker(const std::string& model, const std::string& data,
                                                   const std::string& name) {
   std::vector<std::string> argv = {"/usr/bin/python3", SourceDir() + "/examples/python_worker.py",
-                                   "--endpoint", endpoints_.at("workers"), "--model", model,
-                                   "--name", name};
+                                   "--endpoint",       endpoints_.at("workers"),
+                                   "--model",          model,
+                                   "--name",           name};
   if (!data.empty()) argv.insert(argv.end(), {"--data", data});
   Result<std::unique_ptr<Process>> p =
       Process::Start(argv, dir_ + "/worker-" + name + ".log", dir_ + "/worker-" + name + ".out");
@@ -373,7 +383,7 @@ Result<std::unique_ptr<Process>> ProcessPipeline::StartReplay(const std::string&
                                                               const std::vector<std::string>& args,
                                                               const std::string& out_path) {
   std::vector<std::string> argv = {MessplusBinary(), "replay", "--config", config_path_,
-                                   "--data", data, "--json"};
+                                   "--data",         data,     "--json"};
   argv.insert(argv.end(), args.begin(), args.end());
   return Process::Start(argv, out_path + ".log", out_path);
 }

@@ -29,15 +29,15 @@ std::optional<std::string> DataFile(const std::string& relative);
 
 // In a test body: sets `var` to the data file, or ends the test (a failure when $CI is
 // "true", else a skip).
-#define MESSPLUS_REQUIRE_DATA(var, relative)                                                \
-  std::string var;                                                                          \
-  if (auto found_ = ::messplus::itest::DataFile(relative)) {                                \
-    var = *found_;                                                                          \
-  } else if (::messplus::itest::InCi()) {                                                   \
-    GTEST_FAIL() << "data file " << relative                                                \
-                 << " not found under $MESSPLUS_DATA_DIR or <source>/../shared/data";       \
-  } else {                                                                                  \
-    GTEST_SKIP() << "data file " << relative << " not found (set MESSPLUS_DATA_DIR)";       \
+#define MESSPLUS_REQUIRE_DATA(var, relative)                                          \
+  std::string var;                                                                    \
+  if (auto found_ = ::messplus::itest::DataFile(relative)) {                          \
+    var = *found_;                                                                    \
+  } else if (::messplus::itest::InCi()) {                                             \
+    GTEST_FAIL() << "data file " << relative                                          \
+                 << " not found under $MESSPLUS_DATA_DIR or <source>/../shared/data"; \
+  } else {                                                                            \
+    GTEST_SKIP() << "data file " << relative << " not found (set MESSPLUS_DATA_DIR)"; \
   }
 
 bool InCi();
@@ -108,11 +108,11 @@ Result<nlohmann::json> RunJson(const std::vector<std::string>& args, const std::
 struct PipelineOptions {
   std::string transport = "ipc";  // ipc or tcp
   int route_replicas = 1;
-  std::string extra_yaml;         // appended to the generated config
+  std::string extra_yaml;  // appended to the generated config
   std::vector<std::string> models = {"llama-3.2-1b-instruct", "llama-3.1-8b-instruct-bnb4bit",
                                      "llama-3.3-70b-instruct-bnb4bit"};
   double alpha = 0.5;
-  std::string checkpoint;         // collector checkpoint file ("" = none)
+  std::string checkpoint;  // collector checkpoint file ("" = none)
   // More settings of one stage's section, e.g. {"dispatch", "call_timeout_ms: 1500"}.
   std::map<std::string, std::string> stage_yaml;
 };

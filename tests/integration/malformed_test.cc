@@ -83,7 +83,9 @@ class Sock {
       s_.connect(endpoint);
     }
   }
-  void Send(const std::string& frame) { ASSERT_TRUE(s_.send(zmq::buffer(frame), zmq::send_flags::none)); }
+  void Send(const std::string& frame) {
+    ASSERT_TRUE(s_.send(zmq::buffer(frame), zmq::send_flags::none));
+  }
   // The next single-frame message within `timeout`, decoded; nullopt on timeout.
   std::optional<Message> Recv(Millis timeout) {
     zmq::pollitem_t item{s_.handle(), 0, ZMQ_POLLIN, 0};
@@ -115,8 +117,8 @@ bool RejectedReaches(int port, Reason reason, double n) {
 // Sends the four bad frames and checks that each is counted under its reason and, with
 // `replies`, answered with that code. The 10 MB frame is rejected as `big_reason`.
 void SendBadFrames(Sock& to, int metrics_port, const std::string& type,
-                   const std::string& wrong_frame, const std::string& ten_megabytes,
-                   bool replies, Reason big_reason = Reason::kOversized) {
+                   const std::string& wrong_frame, const std::string& ten_megabytes, bool replies,
+                   Reason big_reason = Reason::kOversized) {
   ASSERT_GE(ten_megabytes.size(), kTenMegabytes);
   const std::pair<std::string, Reason> cases[] = {
       {kGarbage, Reason::kMalformedMsgpack},
@@ -125,10 +127,9 @@ void SendBadFrames(Sock& to, int metrics_port, const std::string& type,
       {ten_megabytes, big_reason},
   };
   for (const auto& [frame, reason] : cases) {
-    const double already =
-        Scrape(metrics_port, "messplus_rejected_total",
-               {{"reason", std::string(pipeline::ReasonName(reason))}})
-            .value_or(0.0);
+    const double already = Scrape(metrics_port, "messplus_rejected_total",
+                                  {{"reason", std::string(pipeline::ReasonName(reason))}})
+                               .value_or(0.0);
     to.Send(frame);
     EXPECT_TRUE(RejectedReaches(metrics_port, reason, already + 1.0))
         << type << ": no " << pipeline::ReasonName(reason) << " counted";
@@ -150,8 +151,9 @@ struct Fixture {
   std::string Endpoint(const std::string& name) { return p.endpoint(name); }
   // Waits for the stage's metrics endpoint: the stage is up.
   bool Up(const std::string& stage) {
-    return WaitUntil([&] { return HttpGet(p.metrics_port(stage), "/metrics", Millis(500)).has_value(); },
-                     Millis(20000));
+    return WaitUntil(
+        [&] { return HttpGet(p.metrics_port(stage), "/metrics", Millis(500)).has_value(); },
+        Millis(20000));
   }
   TempDir dir;
   ProcessPipeline p;
@@ -166,8 +168,8 @@ TEST(MalformedFrames, IngestAnswersEachAndForwardsTheNextRequest) {
   Sock requests(f.zmq, zmq::socket_type::pull, f.Endpoint("requests"), false);  // as embed
   Sock client(f.zmq, zmq::socket_type::dealer, f.Endpoint("frontend"), false);
   const int port = f.p.metrics_port("ingest");
-  SendBadFrames(client, port, "request", WrongType("request", "text"),
-                EncodeToString(BigRequest()), true);
+  SendBadFrames(client, port, "request", WrongType("request", "text"), EncodeToString(BigRequest()),
+                true);
   client.Send(EncodeToString(ValidRequest("good")));
   std::optional<Message> forwarded = requests.Recv(Millis(10000));
   if (!forwarded) {
@@ -223,10 +225,10 @@ TEST(MalformedFrames, EmbedCountsEachAndHashesTheNextRequest) {
 
 TEST(MalformedFrames, RouteCountsBadFeaturesAndUpdatesAndDecidesTheNext) {
   Fixture f;
-  Sock features(f.zmq, zmq::socket_type::push, f.Endpoint("features"), true);     // as embed
-  Sock decisions(f.zmq, zmq::socket_type::pull, f.Endpoint("decisions"), true);   // as dispatch
-  Sock updates(f.zmq, zmq::socket_type::pub, f.Endpoint("updates"), true);        // as collector
-  Sock snapshots(f.zmq, zmq::socket_type::router, f.Endpoint("snapshots"), true); // as collector
+  Sock features(f.zmq, zmq::socket_type::push, f.Endpoint("features"), true);      // as embed
+  Sock decisions(f.zmq, zmq::socket_type::pull, f.Endpoint("decisions"), true);    // as dispatch
+  Sock updates(f.zmq, zmq::socket_type::pub, f.Endpoint("updates"), true);         // as collector
+  Sock snapshots(f.zmq, zmq::socket_type::router, f.Endpoint("snapshots"), true);  // as collector
   ASSERT_TRUE(f.p.StartStage("route").ok());
   ASSERT_TRUE(f.Up("route"));
   const int port = f.p.metrics_port("route");
@@ -251,8 +253,8 @@ TEST(MalformedFrames, RouteCountsBadFeaturesAndUpdatesAndDecidesTheNext) {
   pipeline::Features big;
   big.request = BigRequest();
   big.dim = f.config.router.hashing.dim();
-  SendBadFrames(features, port, "features", WrongType("features", "request"),
-                EncodeToString(big), false);
+  SendBadFrames(features, port, "features", WrongType("features", "request"), EncodeToString(big),
+                false);
   // Bad updates are counted too (the PUB side cannot be answered).
   updates.Send(kGarbage);
   updates.Send(WrongType("state_update", "event"));
@@ -279,8 +281,8 @@ TEST(MalformedFrames, DispatchCountsBadDecisionsAnswersBadWorkersAndCallsTheNext
 
   pipeline::DecisionMsg big;
   big.request = BigRequest();
-  SendBadFrames(decisions, port, "decision", WrongType("decision", "request"),
-                EncodeToString(big), false);
+  SendBadFrames(decisions, port, "decision", WrongType("decision", "request"), EncodeToString(big),
+                false);
   pipeline::ModelReply bad_reply;
   bad_reply.call_id = 1;
   bad_reply.model = "llama-3.2-1b-instruct";
@@ -333,8 +335,8 @@ TEST(MalformedFrames, CollectorCountsBadInputAnswersBadSnapshotRequestsAndServes
   big.request_id = "big";
   big.tenant = "default";
   big.task.assign(kTenMegabytes, 't');  // over the 128-byte name limit and in a 10 MB frame
-  SendBadFrames(input, port, "feedback", WrongType("feedback", "request_id"),
-                EncodeToString(big), false);
+  SendBadFrames(input, port, "feedback", WrongType("feedback", "request_id"), EncodeToString(big),
+                false);
   // The snapshot socket takes only snapshot requests: a 10 MB request there is unexpected.
   SendBadFrames(replica, port, "state_snapshot_request",
                 WrongType("state_snapshot_request", "nonce", true), EncodeToString(BigRequest()),

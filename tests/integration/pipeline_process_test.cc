@@ -180,9 +180,9 @@ TEST(PipelineEmbedded, UpReproducesSimInLockstepAndStaysCloseConcurrently) {
   }
   Result<nlohmann::json> sim = RunSim(data, kAlpha, kMarginTune, dir.path());
   ASSERT_TRUE(sim.ok());
-  Result<nlohmann::json> lockstep = RunJson(
-      {"up", "--config", config, "--replay-data", data, "--json", "--lockstep"}, dir.path(),
-      "up-lockstep", Millis(120000));
+  Result<nlohmann::json> lockstep =
+      RunJson({"up", "--config", config, "--replay-data", data, "--json", "--lockstep"}, dir.path(),
+              "up-lockstep", Millis(120000));
   ASSERT_TRUE(lockstep.ok()) << lockstep.status().ToString();
   ExpectAllAnswered(*lockstep, kArcRows);
   ExpectLikeSim(*lockstep, *sim, true);
@@ -264,10 +264,11 @@ TEST(PipelineFaults, KillingAWorkerMidRunRetriesOrFailsEveryInFlightCall) {
   const double retries =
       Scrape(p.metrics_port("dispatch"), "messplus_dispatch_retries_total", {{"model", kZoo[1]}})
           .value_or(-1);
-  const double lost = Scrape(p.metrics_port("dispatch"), "messplus_dispatch_workers_lost_total")
-                          .value_or(-1);
-  std::printf("    %zu answered, %zu failed (%s); dispatch: %.0f retried calls, %.0f workers lost\n",
-              answered, errors, r.at("pipeline").at("error_codes").dump().c_str(), retries, lost);
+  const double lost =
+      Scrape(p.metrics_port("dispatch"), "messplus_dispatch_workers_lost_total").value_or(-1);
+  std::printf(
+      "    %zu answered, %zu failed (%s); dispatch: %.0f retried calls, %.0f workers lost\n",
+      answered, errors, r.at("pipeline").at("error_codes").dump().c_str(), retries, lost);
   EXPECT_EQ(answered + errors, static_cast<size_t>(kRequests));  // nothing left hanging
   EXPECT_EQ(errors, 0u);  // the retry on the survivor answered every interrupted call
   EXPECT_GE(lost, 1.0);
@@ -360,9 +361,10 @@ TEST(PipelineFaults, RestartingTheCollectorKeepsQAndThePredictor) {
   nlohmann::json r = nlohmann::json::parse(ReadFile(out));
   const nlohmann::json& stats = r.at("pipeline");
   EXPECT_EQ(stats.at("answered").get<size_t>(), 600u) << stats.dump();
-  std::printf("    mid-run restart: %zu feedback acknowledged, %zu refused %s, %zu unacknowledged\n",
-              stats.at("feedback_acked").get<size_t>(), stats.at("feedback_refused").get<size_t>(),
-              stats.at("ack_codes").dump().c_str(), stats.at("feedback_unacked").get<size_t>());
+  std::printf(
+      "    mid-run restart: %zu feedback acknowledged, %zu refused %s, %zu unacknowledged\n",
+      stats.at("feedback_acked").get<size_t>(), stats.at("feedback_refused").get<size_t>(),
+      stats.at("ack_codes").dump().c_str(), stats.at("feedback_unacked").get<size_t>());
   uint64_t seq_end = 0;
   auto end = Snapshot(*config, &seq_end);
   ASSERT_NE(end, nullptr);

@@ -323,7 +323,8 @@ TEST(ProtocolReject, LongIdIsOversized) {
 
 TEST(ProtocolReject, HugeMetadataIsOversized) {
   Request r = SampleRequest();
-  for (size_t i = 0; i <= kMaxMetadataEntries; ++i) r.metadata.push_back({"k" + std::to_string(i), "v"});
+  for (size_t i = 0; i <= kMaxMetadataEntries; ++i)
+    r.metadata.push_back({"k" + std::to_string(i), "v"});
   EXPECT_EQ(DecodeReason(EncodeToString(r)), Reason::kOversized);
 }
 

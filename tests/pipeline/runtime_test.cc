@@ -91,8 +91,15 @@ struct RuntimeFixture {
 };
 
 PortSpec RouterPort() {
-  return {"frontend", zmq::socket_type::router, "inproc://rt-frontend", true, true,
-          TypeBit(MsgType::kRequest), true, false, 1000};
+  return {"frontend",
+          zmq::socket_type::router,
+          "inproc://rt-frontend",
+          true,
+          true,
+          TypeBit(MsgType::kRequest),
+          true,
+          false,
+          1000};
 }
 
 TEST(StageRuntime, AnswersUndecodableFramesAndKeepsServing) {
@@ -197,10 +204,10 @@ TEST(StageRuntime, BindFailureIsAClearError) {
   SystemClock clock;
   auto metrics = StageMetrics::Create("test", {"x"}, 0).value();
   StageContext ctx{config, NullLogger(), clock, *metrics};
-  StageRuntime runtime(zmq, ctx,
-                       {{"x", zmq::socket_type::pull, "tcp://256.1.1.1:1", true, true, 0, false,
-                         false, 10}},
-                       limits);
+  StageRuntime runtime(
+      zmq, ctx,
+      {{"x", zmq::socket_type::pull, "tcp://256.1.1.1:1", true, true, 0, false, false, 10}},
+      limits);
   Status st = runtime.Open();
   EXPECT_EQ(st.code(), StatusCode::kUnavailable);
   EXPECT_NE(st.message().find("tcp://256.1.1.1:1"), std::string::npos);

@@ -19,7 +19,8 @@ using pipeline::WorkerReady;
 using testing::StageFixture;
 
 constexpr const char* kFast =
-    "dispatch: {call_timeout_ms: 1000, heartbeat_interval_ms: 100}\nworker: {heartbeat_interval_ms: 50}\n";
+    "dispatch: {call_timeout_ms: 1000, heartbeat_interval_ms: 100}\nworker: "
+    "{heartbeat_interval_ms: 50}\n";
 
 DecisionMsg MakeDecision(const std::string& id, std::vector<uint32_t> run, bool explore = false) {
   DecisionMsg d;

@@ -40,8 +40,9 @@ Outcome MakeOutcome(const pipeline::Config& config, const std::string& id, bool 
   o.decision = d;
   o.dim = config.router.hashing.dim();
   o.features = features;
-  o.calls = {CallOutcome{config.router.models[d.run[0]].name, true, 10.0, {}, ""},
-             CallOutcome{config.router.models[d.run[1]].name, explore_ok, explore_ok ? 5.0 : 0.0, {}, ""}};
+  o.calls = {
+      CallOutcome{config.router.models[d.run[0]].name, true, 10.0, {}, ""},
+      CallOutcome{config.router.models[d.run[1]].name, explore_ok, explore_ok ? 5.0 : 0.0, {}, ""}};
   return o;
 }
 
@@ -154,7 +155,8 @@ TEST(FeedbackStage, ExpiredOutcomeCannotBeJoined) {
 TEST(FeedbackStage, WindowEvictsTheOldestOutcomeAndCountsIt) {
   StageFixture f("feedback", "feedback: {join_window_outcomes: 2}\n");
   auto stage = FeedbackStage::Create(f.ctx).value();
-  for (const char* id : {"a", "b", "c"}) f.Deliver(*stage, FeedbackStage::kInput, MakeOutcome(f.config, id));
+  for (const char* id : {"a", "b", "c"})
+    f.Deliver(*stage, FeedbackStage::kInput, MakeOutcome(f.config, id));
   EXPECT_EQ(stage->window_size(), 2u);
   EXPECT_EQ(f.metrics->RejectedCount(Reason::kEvicted), 1.0);
 }

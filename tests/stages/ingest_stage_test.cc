@@ -92,7 +92,8 @@ TEST(IngestStage, DuplicateInFlightIdIsRejected) {
 TEST(IngestStage, TooManyInFlightIsOverloaded) {
   StageFixture f("ingest", "ingest: {max_in_flight: 2}\n");
   IngestStage stage(f.ctx);
-  for (const char* id : {"a", "b", "c"}) f.Deliver(stage, IngestStage::kFrontend, MakeRequest(id), kAlice);
+  for (const char* id : {"a", "b", "c"})
+    f.Deliver(stage, IngestStage::kFrontend, MakeRequest(id), kAlice);
   auto errors = f.out.Of<ErrorReply>(IngestStage::kFrontend);
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_EQ(errors[0].code, "overloaded");

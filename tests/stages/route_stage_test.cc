@@ -32,13 +32,15 @@ struct Collector {
   explicit Collector(const pipeline::Config& config)
       : router(router::Router::Create(config.router).value()) {}
 
-  StateUpdate Outcome(const router::Decision& d, double cost) {
+  // `cost_of(model)` gives each call's cost; a constant by default.
+  StateUpdate Outcome(const router::Decision& d, double cost,
+                      double (*cost_of)(uint32_t) = nullptr) {
     StateUpdate u;
     u.epoch = epoch;
     u.seq = ++seq;
     u.kind = UpdateKind::kOutcome;
     u.decision = d;
-    for (uint32_t m : d.run) u.costs.push_back({m, cost});
+    for (uint32_t m : d.run) u.costs.push_back({m, cost_of ? cost_of(m) : cost});
     EXPECT_TRUE(router->RecordCosts(d, u.costs).ok());
     return u;
   }
@@ -54,7 +56,9 @@ struct Collector {
     EXPECT_TRUE(router->RecordFeedback(d, x, u.labels).ok());
     return u;
   }
-  StateSnapshot Snapshot(uint64_t nonce) { return StateSnapshot{nonce, epoch, seq, router->SaveState()}; }
+  StateSnapshot Snapshot(uint64_t nonce) {
+    return StateSnapshot{nonce, epoch, seq, router->SaveState()};
+  }
 
   std::unique_ptr<router::Router> router;
   uint64_t epoch = 42;
@@ -116,8 +120,8 @@ TEST(RouteStage, OldUpdatesAreDroppedAndAGapResyncs) {
   f.Deliver(*stage, RouteStage::kUpdates, u1);
   EXPECT_EQ(stage->seq(), 1u);
   EXPECT_EQ(stage->router().policy().costs().observations(d.served), 1u);  // not twice
-  c.Outcome(d, 10.0);                          // seq 2: lost on the way
-  f.Deliver(*stage, RouteStage::kUpdates, c.Outcome(d, 10.0));  // seq 3: a gap
+  c.Outcome(d, 10.0);                                                      // seq 2: lost on the way
+  f.Deliver(*stage, RouteStage::kUpdates, c.Outcome(d, 10.0));             // seq 3: a gap
   EXPECT_FALSE(stage->synced());
   f.Advance(*stage, std::chrono::milliseconds(1));
   auto requests = f.out.Of<SnapshotRequest>(RouteStage::kSnapshots);
@@ -126,6 +130,40 @@ TEST(RouteStage, OldUpdatesAreDroppedAndAGapResyncs) {
   EXPECT_TRUE(stage->synced());
   EXPECT_EQ(stage->seq(), 3u);
   EXPECT_EQ(stage->router().policy().costs().observations(d.served), 3u);
+}
+
+TEST(RouteStage, ReplicaThatLoadedASnapshotDecidesLikeOneThatFollowedTheUpdates) {
+  StageFixture f("route");
+  Collector c(f.config);
+  auto follower = SyncedReplica(f, c);  // synced at seq 0, then applies every update
+  StageFixture g("route");
+  StageFixture maker("route");
+  auto decider = RouteStage::Create(maker.ctx, 0).value();
+  router::SparseFeatures x;
+  x.push_back(5, 1.0f);
+  // 40 requests whose costs run against the zoo's order (the "small" model is the dearest),
+  // so the cost order the policy derives differs from the configured one.
+  for (int i = 0; i < 40; ++i) {
+    maker.Deliver(*decider, RouteStage::kFeatures, MakeFeatures("r" + std::to_string(i)));
+    const router::Decision d = maker.out.Of<DecisionMsg>(RouteStage::kDecisions).back().decision;
+    f.Deliver(*follower, RouteStage::kUpdates,
+              c.Outcome(d, 0.0, [](uint32_t m) { return m == 0 ? 3000.0 : 10.0 * (m + 1); }));
+    f.Deliver(*follower, RouteStage::kUpdates, c.Label(d, x, i % 3 == 0 ? 0.0 : 1.0));
+  }
+  ASSERT_EQ(follower->seq(), c.seq);
+  // A second replica joins now, from a snapshot.
+  auto joiner = RouteStage::Create(g.ctx, 0).value();
+  g.Advance(*joiner, std::chrono::milliseconds(1));
+  g.Deliver(*joiner, RouteStage::kSnapshots,
+            c.Snapshot(g.out.Of<SnapshotRequest>(RouteStage::kSnapshots).back().nonce));
+  ASSERT_TRUE(joiner->synced());
+  f.out.Clear();
+  f.Deliver(*follower, RouteStage::kFeatures, MakeFeatures("next"));
+  g.Deliver(*joiner, RouteStage::kFeatures, MakeFeatures("next"));
+  const router::Decision a = f.out.Of<DecisionMsg>(RouteStage::kDecisions).back().decision;
+  const router::Decision b = g.out.Of<DecisionMsg>(RouteStage::kDecisions).back().decision;
+  EXPECT_EQ(a.p, b.p);
+  EXPECT_EQ(a.cost_estimate, b.cost_estimate);
 }
 
 TEST(RouteStage, AnotherEpochResyncs) {

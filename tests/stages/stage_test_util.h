@@ -87,7 +87,8 @@ class RecordingOutbox final : public pipeline::Outbox {
   std::vector<T> Of(size_t port) const {
     std::vector<T> out;
     for (const Sent& s : sent_) {
-      if (s.port == port && std::holds_alternative<T>(s.message)) out.push_back(std::get<T>(s.message));
+      if (s.port == port && std::holds_alternative<T>(s.message))
+        out.push_back(std::get<T>(s.message));
     }
     return out;
   }
