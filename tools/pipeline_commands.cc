@@ -77,6 +77,11 @@ int RunStageCommand(const std::string& name, const StageFlags& f) {
   stages::HostOptions options;
   options.replica = f.replica;
   options.metrics_port = f.metrics_port;
+  if (f.replica > 0 && f.metrics_port < 0) {
+    // The config has one port per stage; replica 0 has it.
+    options.metrics_port = 0;
+    log->info("route replica {}: no metrics endpoint (give --metrics-port)", f.replica);
+  }
   Result<std::unique_ptr<stages::StageHost>> host =
       stages::StageHost::Create(name, *config, zmq, log, options);
   if (!host.ok()) {
