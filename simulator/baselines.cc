@@ -47,6 +47,20 @@ FixedMix CheapestFixedMix(std::span<const double> sat, std::span<const double> c
   return best;
 }
 
+double EducatedGuessExpectedCost(const Dataset& data, std::span<const size_t> rows,
+                                 double alpha) {
+  const size_t m = data.num_models();
+  const double n = static_cast<double>(rows.size());
+  std::vector<double> mean_sat(m, 0.0), mean_cost(m, 0.0);
+  for (size_t r : rows) {
+    for (size_t j = 0; j < m; ++j) {
+      mean_sat[j] += data.Score(r, j) / n;
+      mean_cost[j] += data.Cost(r, j) / n;
+    }
+  }
+  return CheapestFixedMix(mean_sat, mean_cost, alpha).expected_cost;
+}
+
 namespace {
 
 // One step up a row's efficient frontier: from option `from` to option `to`.

@@ -37,6 +37,10 @@ struct FixedMix {
 FixedMix CheapestFixedMix(std::span<const double> mean_satisfaction,
                           std::span<const double> mean_cost, double alpha);
 
+// Expected cost per request of the educated guess over `rows` (the mix's cost by the true
+// means, not sampled): a yardstick free of the sampling noise of one run.
+double EducatedGuessExpectedCost(const Dataset& data, std::span<const size_t> rows, double alpha);
+
 // Every baseline above over `rows` (indices into data, in stream order). The educated guess
 // is sampled with `seed`.
 std::vector<BaselineResult> ComputeBaselines(const Dataset& data, std::span<const size_t> rows,

@@ -68,6 +68,16 @@ double Auc(const std::vector<double>& score, const std::vector<uint8_t>& label) 
   return (rank_sum - p * (p + 1.0) / 2.0) / (p * static_cast<double>(negatives));
 }
 
+std::vector<size_t> ReplayOrder(size_t rows, uint64_t seed, size_t limit) {
+  std::vector<size_t> order(rows);
+  std::iota(order.begin(), order.end(), 0);
+  Rng(Rng::Mix(seed, kOrderStream)).Shuffle(order.begin(), order.end());
+  if (limit > 0 && limit < order.size()) order.resize(limit);
+  return order;
+}
+
+Rng FeedbackRng(uint64_t seed) { return Rng(Rng::Mix(seed, kFeedbackStream)); }
+
 Result<ReplayResult> RunReplay(const Dataset& data, const ReplayOptions& options,
                                const FeatureTable* features) {
   if (!(options.alpha >= 0.0 && options.alpha <= 1.0)) {
@@ -107,13 +117,10 @@ Result<ReplayResult> RunReplay(const Dataset& data, const ReplayOptions& options
     return Status::InvalidArgument("feature table does not match the dataset");
   }
 
-  std::vector<size_t> order(data.rows());
-  std::iota(order.begin(), order.end(), 0);
-  Rng(Rng::Mix(config.seed, kOrderStream)).Shuffle(order.begin(), order.end());
-  if (options.limit > 0 && options.limit < order.size()) order.resize(options.limit);
+  const std::vector<size_t> order = ReplayOrder(data.rows(), config.seed, options.limit);
   const size_t n = order.size();
 
-  Rng feedback_rng(Rng::Mix(config.seed, kFeedbackStream));
+  Rng feedback_rng = FeedbackRng(config.seed);
   std::deque<PendingFeedback> pending;
   std::vector<router::ModelCost> costs;
   std::vector<router::ModelLabel> labels;
@@ -222,16 +229,7 @@ Result<ReplayResult> RunReplay(const Dataset& data, const ReplayOptions& options
   res.gain_auc = Auc(predicted_gain, label);
 
   res.baselines = ComputeBaselines(data, order, options.alpha, config.seed);
-  {
-    std::vector<double> mean_sat(m, 0.0), mean_cost(m, 0.0);
-    for (size_t r : order) {
-      for (size_t j = 0; j < m; ++j) {
-        mean_sat[j] += data.Score(r, j) / nn;
-        mean_cost[j] += data.Cost(r, j) / nn;
-      }
-    }
-    res.eg_expected_cost = CheapestFixedMix(mean_sat, mean_cost, options.alpha).expected_cost;
-  }
+  res.eg_expected_cost = EducatedGuessExpectedCost(data, order, options.alpha);
   for (const BaselineResult& b : res.baselines) {
     if (b.name == "oracle" && !b.sla_met) {
       res.warnings.push_back("alpha " + std::to_string(options.alpha) +

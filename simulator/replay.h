@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "router/rng.h"
 #include "router/sparse_features.h"
 #include "router/zoo.h"
 #include "simulator/baselines.h"
@@ -87,6 +88,13 @@ struct ReplayResult {
 // InvalidArgument for bad options (alpha, feedback rate, an invalid router config).
 Result<ReplayResult> RunReplay(const Dataset& data, const ReplayOptions& options,
                                const FeatureTable* features = nullptr);
+
+// The order in which RunReplay streams the rows for `seed` (a seeded shuffle), cut to
+// `limit` rows when limit > 0. Drivers of a live pipeline use it to replay the same stream.
+std::vector<size_t> ReplayOrder(size_t rows, uint64_t seed, size_t limit = 0);
+// The generator RunReplay draws "is this request's feedback ever reported" from, one
+// Bernoulli(feedback_rate) per request in stream order.
+Rng FeedbackRng(uint64_t seed);
 
 // Area under the ROC curve of `score` for the 0/1 `label` (ties count one half); 0.5 when
 // one class is empty.

@@ -9,5 +9,7 @@ namespace messplus::tools {
 void RegisterSim(CLI::App& app, int* exit_code);
 void RegisterDemo(CLI::App& app, int* exit_code);
 void RegisterEval(CLI::App& app, int* exit_code);
+// ingest, embed, route, dispatch, feedback, up, replay, worker (tools/pipeline_commands.cc).
+void RegisterPipeline(CLI::App& app, int* exit_code);
 
 }  // namespace messplus::tools

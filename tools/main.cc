@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   messplus::tools::RegisterDemo(app, &exit_code);
   messplus::tools::RegisterEval(app, &exit_code);
   messplus::tools::RegisterSim(app, &exit_code);
+  messplus::tools::RegisterPipeline(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

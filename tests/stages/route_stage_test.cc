@@ -1,0 +1,247 @@
+#include "stages/route/route_stage.h"
+
+#include <gtest/gtest.h>
+
+#include "router/router.h"
+#include "tests/stages/stage_test_util.h"
+
+namespace messplus::stages::route {
+namespace {
+
+using pipeline::DecisionMsg;
+using pipeline::Features;
+using pipeline::SnapshotRequest;
+using pipeline::StateSnapshot;
+using pipeline::StateUpdate;
+using pipeline::UpdateKind;
+using testing::StageFixture;
+
+Features MakeFeatures(const std::string& id, const std::string& tenant = "gold") {
+  Features f;
+  f.request.id = id;
+  f.request.text = "text";
+  f.request.tenant = tenant;
+  f.request.task = "arc";
+  f.dim = 4096;
+  f.features.push_back(5, 1.0f);
+  return f;
+}
+
+// A collector's view: a router that records events, and the updates it would publish.
+struct Collector {
+  explicit Collector(const pipeline::Config& config)
+      : router(router::Router::Create(config.router).value()) {}
+
+  // `cost_of(model)` gives each call's cost; a constant by default.
+  StateUpdate Outcome(const router::Decision& d, double cost,
+                      double (*cost_of)(uint32_t) = nullptr) {
+    StateUpdate u;
+    u.epoch = epoch;
+    u.seq = ++seq;
+    u.kind = UpdateKind::kOutcome;
+    u.decision = d;
+    for (uint32_t m : d.run) u.costs.push_back({m, cost_of ? cost_of(m) : cost});
+    EXPECT_TRUE(router->RecordCosts(d, u.costs).ok());
+    return u;
+  }
+  StateUpdate Label(const router::Decision& d, const router::SparseFeatures& x, double s) {
+    StateUpdate u;
+    u.epoch = epoch;
+    u.seq = ++seq;
+    u.kind = UpdateKind::kFeedback;
+    u.decision = d;
+    u.labels = {{d.served, s}};
+    u.dim = 4096;
+    u.features = x;
+    EXPECT_TRUE(router->RecordFeedback(d, x, u.labels).ok());
+    return u;
+  }
+  StateSnapshot Snapshot(uint64_t nonce) {
+    return StateSnapshot{nonce, epoch, seq, router->SaveState()};
+  }
+
+  std::unique_ptr<router::Router> router;
+  uint64_t epoch = 42;
+  uint64_t seq = 0;
+};
+
+// Starts a replica and syncs it with `c`.
+std::unique_ptr<RouteStage> SyncedReplica(StageFixture& f, Collector& c) {
+  auto stage = RouteStage::Create(f.ctx, 0).value();
+  f.Advance(*stage, std::chrono::milliseconds(1));  // asks for a snapshot
+  auto requests = f.out.Of<SnapshotRequest>(RouteStage::kSnapshots);
+  EXPECT_EQ(requests.size(), 1u);
+  f.Deliver(*stage, RouteStage::kSnapshots, c.Snapshot(requests.back().nonce));
+  EXPECT_TRUE(stage->synced());
+  f.out.Clear();
+  return stage;
+}
+
+TEST(RouteStage, DecidesWithoutWaitingForTheFirstSnapshot) {
+  StageFixture f("route");
+  auto stage = RouteStage::Create(f.ctx, 0).value();
+  EXPECT_FALSE(stage->synced());
+  EXPECT_FALSE(stage->Accepting(RouteStage::kUpdates));  // updates queue meanwhile
+  f.Deliver(*stage, RouteStage::kFeatures, MakeFeatures("r1"));
+  auto decisions = f.out.Of<DecisionMsg>(RouteStage::kDecisions);
+  ASSERT_EQ(decisions.size(), 1u);
+  EXPECT_EQ(decisions[0].request.id, "r1");
+  EXPECT_EQ(decisions[0].decision.t, 1u);
+  EXPECT_EQ(decisions[0].features.size(), 1u);
+}
+
+TEST(RouteStage, LoadsTheSnapshotThenAppliesUpdatesInOrder) {
+  StageFixture f("route");
+  Collector c(f.config);
+  auto stage = SyncedReplica(f, c);
+  f.Deliver(*stage, RouteStage::kFeatures, MakeFeatures("r1"));
+  const router::Decision d = f.out.Of<DecisionMsg>(RouteStage::kDecisions)[0].decision;
+  router::SparseFeatures x;
+  x.push_back(5, 1.0f);
+  f.Deliver(*stage, RouteStage::kUpdates, c.Outcome(d, 100.0));
+  f.Deliver(*stage, RouteStage::kUpdates, c.Label(d, x, 1.0));
+  EXPECT_EQ(stage->seq(), 2u);
+  // The replica's learning state is the collector's.
+  EXPECT_EQ(stage->router().policy().queue(0).q_tracked(), c.router->policy().queue(0).q_tracked());
+  EXPECT_TRUE(stage->router().policy().predictor() == c.router->policy().predictor());
+  EXPECT_EQ(stage->router().policy().costs().Estimate(d.served),
+            c.router->policy().costs().Estimate(d.served));
+}
+
+TEST(RouteStage, OldUpdatesAreDroppedAndAGapResyncs) {
+  StageFixture f("route");
+  Collector c(f.config);
+  StageFixture g("route");  // another replica makes the decision the updates are about
+  auto other = RouteStage::Create(g.ctx, 0).value();
+  g.Deliver(*other, RouteStage::kFeatures, MakeFeatures("x"));
+  const router::Decision d = g.out.Of<DecisionMsg>(RouteStage::kDecisions)[0].decision;
+  const StateUpdate u1 = c.Outcome(d, 10.0);  // in the snapshot below
+  auto stage = SyncedReplica(f, c);
+  f.Deliver(*stage, RouteStage::kUpdates, u1);
+  EXPECT_EQ(stage->seq(), 1u);
+  EXPECT_EQ(stage->router().policy().costs().observations(d.served), 1u);  // not twice
+  c.Outcome(d, 10.0);                                                      // seq 2: lost on the way
+  f.Deliver(*stage, RouteStage::kUpdates, c.Outcome(d, 10.0));             // seq 3: a gap
+  EXPECT_FALSE(stage->synced());
+  f.Advance(*stage, std::chrono::milliseconds(1));
+  auto requests = f.out.Of<SnapshotRequest>(RouteStage::kSnapshots);
+  ASSERT_EQ(requests.size(), 1u);
+  f.Deliver(*stage, RouteStage::kSnapshots, c.Snapshot(requests[0].nonce));
+  EXPECT_TRUE(stage->synced());
+  EXPECT_EQ(stage->seq(), 3u);
+  EXPECT_EQ(stage->router().policy().costs().observations(d.served), 3u);
+}
+
+TEST(RouteStage, ReplicaThatLoadedASnapshotDecidesLikeOneThatFollowedTheUpdates) {
+  StageFixture f("route");
+  Collector c(f.config);
+  auto follower = SyncedReplica(f, c);  // synced at seq 0, then applies every update
+  StageFixture g("route");
+  StageFixture maker("route");
+  auto decider = RouteStage::Create(maker.ctx, 0).value();
+  router::SparseFeatures x;
+  x.push_back(5, 1.0f);
+  // 40 requests whose costs run against the zoo's order (the "small" model is the dearest),
+  // so the cost order the policy derives differs from the configured one.
+  for (int i = 0; i < 40; ++i) {
+    maker.Deliver(*decider, RouteStage::kFeatures, MakeFeatures("r" + std::to_string(i)));
+    const router::Decision d = maker.out.Of<DecisionMsg>(RouteStage::kDecisions).back().decision;
+    f.Deliver(*follower, RouteStage::kUpdates,
+              c.Outcome(d, 0.0, [](uint32_t m) { return m == 0 ? 3000.0 : 10.0 * (m + 1); }));
+    f.Deliver(*follower, RouteStage::kUpdates, c.Label(d, x, i % 3 == 0 ? 0.0 : 1.0));
+  }
+  ASSERT_EQ(follower->seq(), c.seq);
+  // A second replica joins now, from a snapshot.
+  auto joiner = RouteStage::Create(g.ctx, 0).value();
+  g.Advance(*joiner, std::chrono::milliseconds(1));
+  g.Deliver(*joiner, RouteStage::kSnapshots,
+            c.Snapshot(g.out.Of<SnapshotRequest>(RouteStage::kSnapshots).back().nonce));
+  ASSERT_TRUE(joiner->synced());
+  f.out.Clear();
+  f.Deliver(*follower, RouteStage::kFeatures, MakeFeatures("next"));
+  g.Deliver(*joiner, RouteStage::kFeatures, MakeFeatures("next"));
+  const router::Decision a = f.out.Of<DecisionMsg>(RouteStage::kDecisions).back().decision;
+  const router::Decision b = g.out.Of<DecisionMsg>(RouteStage::kDecisions).back().decision;
+  EXPECT_EQ(a.p, b.p);
+  EXPECT_EQ(a.cost_estimate, b.cost_estimate);
+}
+
+TEST(RouteStage, AnotherEpochResyncs) {
+  StageFixture f("route");
+  Collector c(f.config);
+  auto stage = SyncedReplica(f, c);
+  StateUpdate hb;
+  hb.epoch = c.epoch + 1;  // the collector restarted
+  hb.seq = 0;
+  hb.kind = UpdateKind::kHeartbeat;
+  f.Deliver(*stage, RouteStage::kUpdates, hb);
+  EXPECT_FALSE(stage->synced());
+}
+
+TEST(RouteStage, HeartbeatAheadOfUsMeansALostUpdate) {
+  StageFixture f("route");
+  Collector c(f.config);
+  auto stage = SyncedReplica(f, c);
+  StateUpdate hb;
+  hb.epoch = c.epoch;
+  hb.seq = 0;
+  hb.kind = UpdateKind::kHeartbeat;
+  f.Deliver(*stage, RouteStage::kUpdates, hb);
+  EXPECT_TRUE(stage->synced());
+  hb.seq = 1;
+  f.Deliver(*stage, RouteStage::kUpdates, hb);
+  EXPECT_FALSE(stage->synced());
+}
+
+TEST(RouteStage, SnapshotForAnOlderRequestIsIgnored) {
+  StageFixture f("route", "route: {snapshot_timeout_ms: 100}\n");
+  Collector c(f.config);
+  auto stage = RouteStage::Create(f.ctx, 0).value();
+  f.Advance(*stage, std::chrono::milliseconds(1));
+  f.Advance(*stage, std::chrono::milliseconds(101));  // timed out: asks again
+  auto requests = f.out.Of<SnapshotRequest>(RouteStage::kSnapshots);
+  ASSERT_EQ(requests.size(), 2u);
+  f.Deliver(*stage, RouteStage::kSnapshots, c.Snapshot(requests[0].nonce));
+  EXPECT_FALSE(stage->synced());
+  f.Deliver(*stage, RouteStage::kSnapshots, c.Snapshot(requests[1].nonce));
+  EXPECT_TRUE(stage->synced());
+}
+
+TEST(RouteStage, SilenceFromTheCollectorResyncs) {
+  StageFixture f("route", "route: {silence_timeout_ms: 500}\n");
+  Collector c(f.config);
+  auto stage = SyncedReplica(f, c);
+  f.Advance(*stage, std::chrono::milliseconds(501));
+  EXPECT_FALSE(stage->synced());
+}
+
+TEST(RouteStage, RefusedDecisionIsHeldAndFeaturesPausedUntilSent) {
+  StageFixture f("route");
+  auto stage = RouteStage::Create(f.ctx, 0).value();
+  f.out.set_refuse(true);  // dispatch at its HWM
+  f.Deliver(*stage, RouteStage::kFeatures, MakeFeatures("r1"));
+  EXPECT_FALSE(stage->Accepting(RouteStage::kFeatures));
+  f.out.set_refuse(false);
+  f.Advance(*stage, std::chrono::milliseconds(50));
+  ASSERT_EQ(f.out.Of<DecisionMsg>(RouteStage::kDecisions).size(), 1u);
+  EXPECT_TRUE(stage->Accepting(RouteStage::kFeatures));
+}
+
+TEST(RouteStage, UnknownTenantIsCountedNotRouted) {
+  StageFixture f("route");
+  auto stage = RouteStage::Create(f.ctx, 0).value();
+  f.Deliver(*stage, RouteStage::kFeatures, MakeFeatures("r1", "platinum"));
+  EXPECT_TRUE(f.out.Of<DecisionMsg>(RouteStage::kDecisions).empty());
+  EXPECT_EQ(f.metrics->RejectedCount(pipeline::Reason::kUnknownTenant), 1.0);
+}
+
+TEST(RouteStage, ReplicasDrawDifferentSequences) {
+  StageFixture f0("route"), f1("route");
+  auto r0 = RouteStage::Create(f0.ctx, 0).value();
+  auto r1 = RouteStage::Create(f1.ctx, 1).value();
+  EXPECT_NE(r0->router().config().seed, r1->router().config().seed);
+  EXPECT_EQ(r0->router().config().seed, f0.config.router.seed);
+}
+
+}  // namespace
+}  // namespace messplus::stages::route
