@@ -5,7 +5,8 @@
 //   request          = { text: str, ?id: str, ?tenant: str, ?task: str,
 //                        ?metadata: {str: str}, ?ingest_ns: int }
 //   features_map     = { dim: uint, idx: bin(uint32 LE * n), val: bin(float32 LE * n) }
-//   decision_map     = { t: uint, tenant: uint, task_key: uint, served: uint, chosen: uint,
+//   decision_map     = { t: uint, origin: uint (opt), tenant: uint, task_key: uint, served: uint,
+//   chosen: uint,
 //                        run: [uint], explore: bool, explore_probability: float,
 //                        run_probability: [float], p: [float], score: [float],
 //                        cost_estimate: [float], q: float, v: float, alpha: float,
@@ -189,9 +190,11 @@ void FeaturesMap(Packer& pk, uint32_t dim, const router::SparseFeatures& f, std:
 }
 
 void DecisionMap(Packer& pk, const router::Decision& d) {
-  pk.pack_map(16);
+  pk.pack_map(17);
   Str(pk, "t");
   pk.pack_uint64(d.t);
+  Str(pk, "origin");
+  pk.pack_uint64(d.origin);
   Str(pk, "tenant");
   pk.pack_uint32(d.tenant);
   Str(pk, "task_key");
@@ -782,6 +785,7 @@ Status DecodeDecisionMap(const object& o, const Limits& lim, router::Decision* d
   MESSPLUS_RETURN_IF_ERROR(ReadMap(o, "decision", &m));
   Seen seen;
   d->alpha_unreachable = false;
+  d->origin = 0;
   for (uint32_t i = 0; i < m->size; ++i) {
     std::string_view key;
     MESSPLUS_RETURN_IF_ERROR(KeyOf(m->ptr[i], &key));
@@ -838,6 +842,8 @@ Status DecodeDecisionMap(const object& o, const Limits& lim, router::Decision* d
       seen.Mark(14);
     } else if (key == "alpha_unreachable") {
       MESSPLUS_RETURN_IF_ERROR(ReadBool(v, "decision.alpha_unreachable", &d->alpha_unreachable));
+    } else if (key == "origin") {
+      MESSPLUS_RETURN_IF_ERROR(ReadU64(v, "decision.origin", &d->origin));
     }
   }
   static constexpr const char* kNames[] = {"decision.t",

@@ -135,7 +135,7 @@ double AdaptivePolicy::PendingShortfall(const TenantState& tenant) const {
   // outcomes.
   constexpr double kCalibrationPrior = 50.0;
   const double bias = tenant.calibration_sum / (tenant.calibration_n + kCalibrationPrior);
-  return tenant.pending - tenant.pending_n * bias +
+  return tenant.pending + tenant.inflight - tenant.pending_n * bias +
          tuning_.pending_z * std::sqrt(tenant.pending_var);
 }
 
@@ -486,6 +486,10 @@ void AdaptivePolicy::OnFeedback(const Decision& decision, const SparseFeatures& 
   }
 }
 
+void AdaptivePolicy::OnInFlight(const Decision& decision, double sign) {
+  tenants_[decision.tenant].inflight += sign * (decision.alpha - decision.p[decision.served]);
+}
+
 void AdaptivePolicy::OnGroundTruth(const Decision& decision, double satisfaction) {
   (void)state_.queues[decision.tenant].UpdateAll(satisfaction);
 }
@@ -746,13 +750,18 @@ Status AdaptivePolicy::LoadLearningState(const msgpack::object& object) {
         !std::isfinite(correction)) {
       return Status::DataLoss("adaptive policy state: non-finite tenant state");
     }
-    tenants_[j] =
-        TenantState{labels,        backlog,
-                    pending,       pending_var,
-                    pending_n,     calibration_sum,
-                    calibration_n, price > 0.0 ? price : 1.0,
-                    unreachable,   std::clamp(correction, -kMaxCorrection, kMaxCorrection),
-                    integrating};
+    TenantState& t = tenants_[j];  // `inflight` is this router's own, not learning state
+    t.labels = labels;
+    t.backlog = backlog;
+    t.pending = pending;
+    t.pending_var = pending_var;
+    t.pending_n = pending_n;
+    t.calibration_sum = calibration_sum;
+    t.calibration_n = calibration_n;
+    t.price = price > 0.0 ? price : 1.0;
+    t.unreachable = unreachable;
+    t.correction = std::clamp(correction, -kMaxCorrection, kMaxCorrection);
+    t.integrating = integrating;
   }
   for (size_t m = 0; m < gates_.size(); ++m) {
     auto [n, sum, sum_sq, open, bias, bias_n] = gates[m];

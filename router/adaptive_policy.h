@@ -55,6 +55,7 @@ class AdaptivePolicy final : public Policy {
   void OnFeedback(const Decision& decision, const SparseFeatures& features,
                   std::span<const ModelLabel> labels) override;
   void OnGroundTruth(const Decision& decision, double satisfaction) override;
+  void OnInFlight(const Decision& decision, double sign) override;
 
   const VirtualQueue& queue(uint32_t tenant) const override { return state_.queues[tenant]; }
   const CostModel& costs() const override { return state_.costs; }
@@ -87,6 +88,7 @@ class AdaptivePolicy final : public Policy {
     double pending = 0.0;
     double pending_var = 0.0;  // sum of p(1-p) over the requests counted in `pending`
     double pending_n = 0.0;    // how many requests `pending` counts
+    double inflight = 0.0;     // predicted shortfall of this router's requests in flight
     double calibration_sum = 0.0, calibration_n = 0.0;  // served labels minus predictions
     double price = 1.0;  // lambda: cost per unit of satisfaction at the allocation
     bool unreachable = false;

@@ -21,8 +21,7 @@ CommonState::CommonState(const RouterConfig& config, double initial_queue)
   }
 }
 
-uint64_t CommonState::BeginDecision(const RouteRequest& request, uint64_t task_key,
-                                    Decision* out) {
+uint64_t CommonState::BeginDecision(const RouteRequest& request, uint64_t task_key, Decision* out) {
   const size_t m = predictor.num_models();
   out->t = ++decisions;
   out->tenant = request.tenant;

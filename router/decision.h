@@ -26,7 +26,8 @@ struct RouteRequest {
 };
 
 struct Decision {
-  uint64_t t = 0;  // 1-based number of this decision at the router that made it
+  uint64_t t = 0;       // 1-based number of this decision at the router that made it
+  uint64_t origin = 0;  // RouterConfig::instance of the router that made it
   uint32_t tenant = 0;
   uint64_t task_key = 0;      // hash of the task tag, 0 when none
   uint32_t served = 0;        // model whose answer goes back to the client

@@ -5,6 +5,7 @@
 //   2. OnCosts()       when the models it ran have answered (their costs are known);
 //   3. OnFeedback()    when (if ever) satisfaction labels arrive, possibly much later and for
 //                      some of the models run;
+//   (1b. NoteInFlight / ClearInFlight, in a live router, between 1 and 2: see Router.)
 //   4. OnGroundTruth() only in offline replay, with the served answer's true satisfaction
 //                      (moves the paper's all-requests queue, which no live router can know).
 // Learning state (queues, cost and satisfaction estimates, predictor) is everything a policy
@@ -47,6 +48,11 @@ class Policy {
   virtual void OnFeedback(const Decision& decision, const SparseFeatures& features,
                           std::span<const ModelLabel> labels) = 0;
   virtual void OnGroundTruth(const Decision& decision, double satisfaction) = 0;
+  // A decision of this router whose outcome has not been recorded yet (sign +1), or whose
+  // outcome has now arrived or been given up on (sign -1). Policies that count unanswered
+  // requests in their queue use it; the default ignores it. Local to this router: not part
+  // of the learning state.
+  virtual void OnInFlight(const Decision& /*decision*/, double /*sign*/) {}
 
   virtual const VirtualQueue& queue(uint32_t tenant) const = 0;
   virtual const CostModel& costs() const = 0;

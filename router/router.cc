@@ -99,6 +99,7 @@ Status Router::Decide(const RouteRequest& request, Decision* out) {
     return st;
   }
   policy_->Decide(request, TaskKey(request.task), out);
+  out->origin = config_.instance;
   ++counters_.decisions;
   return Status::Ok();
 }
@@ -164,6 +165,36 @@ Status Router::RecordFeedback(const Decision& decision, const SparseFeatures& fe
   }
   policy_->OnFeedback(decision, features, labels);
   return Status::Ok();
+}
+
+void Router::NoteInFlight(const Decision& decision) {
+  if (decision.origin != config_.instance || CheckDecision(decision).ok() == false) return;
+  if (!inflight_.emplace(decision.t, decision).second) return;
+  inflight_order_.push_back(decision.t);
+  policy_->OnInFlight(decision, +1.0);
+  while (inflight_.size() > kMaxInFlight && !inflight_order_.empty()) {
+    auto it = inflight_.find(inflight_order_.front());
+    inflight_order_.pop_front();
+    if (it == inflight_.end()) continue;  // cleared already
+    policy_->OnInFlight(it->second, -1.0);
+    inflight_.erase(it);
+    ++counters_.inflight_dropped;
+  }
+  // Cleared entries leave their t in the order queue; trim them from the front.
+  while (!inflight_order_.empty() && !inflight_.count(inflight_order_.front())) {
+    inflight_order_.pop_front();
+  }
+}
+
+void Router::ClearInFlight(const Decision& decision) {
+  if (decision.origin != config_.instance) return;
+  auto it = inflight_.find(decision.t);
+  if (it == inflight_.end()) return;
+  policy_->OnInFlight(it->second, -1.0);
+  inflight_.erase(it);
+  while (!inflight_order_.empty() && !inflight_.count(inflight_order_.front())) {
+    inflight_order_.pop_front();
+  }
 }
 
 Status Router::RecordGroundTruth(const Decision& decision, double satisfaction) {

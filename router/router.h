@@ -13,10 +13,12 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "router/decision.h"
 #include "router/policy.h"
@@ -67,6 +69,17 @@ class Router {
   Status RecordFeedback(const Decision& decision, const SparseFeatures& features,
                         std::span<const ModelLabel> labels);
 
+  // In a live pipeline, decisions leave the router before their outcomes return. A route
+  // replica notes each decision it sent (NoteInFlight) and clears it when its outcome comes
+  // back (ClearInFlight), so the policy can count the requests in flight at their predicted
+  // satisfaction instead of not at all. ClearInFlight ignores decisions of other replicas
+  // (another origin) and ones not noted. At most kMaxInFlight are tracked; the oldest is
+  // given up on beyond that (counted in counters().inflight_dropped).
+  static constexpr size_t kMaxInFlight = 65536;
+  void NoteInFlight(const Decision& decision);
+  void ClearInFlight(const Decision& decision);
+  size_t inflight() const { return inflight_.size(); }
+
   // Offline replay only: the true satisfaction of the served answer, for the paper's queue
   // over all requests (see VirtualQueue).
   Status RecordGroundTruth(const Decision& decision, double satisfaction);
@@ -82,6 +95,7 @@ class Router {
     uint64_t rejected_requests = 0;
     uint64_t rejected_costs = 0;
     uint64_t rejected_feedback = 0;
+    uint64_t inflight_dropped = 0;
   };
   const Counters& counters() const { return counters_; }
 
@@ -91,6 +105,9 @@ class Router {
   const RouterConfig config_;
   std::unique_ptr<Policy> policy_;
   Counters counters_;
+  // Decisions in flight, by t, oldest first in inflight_order_.
+  std::unordered_map<uint64_t, Decision> inflight_;
+  std::deque<uint64_t> inflight_order_;
 };
 
 }  // namespace messplus::router

@@ -113,7 +113,7 @@ struct AdaptiveTuning {
   // satisfaction predicted for its served answer.
   bool count_pending = true;
   // ... plus pending_z standard deviations of the sum of their unknown outcomes.
-  double pending_z = 1.0;
+  double pending_z = 2.0;
   // Labels between two re-estimations of the price.
   int price_refresh_labels = 16;
 };
@@ -135,6 +135,9 @@ struct RouterConfig {
   double v = 1e-4;  // the paper's V: weight of cost against the queue
   double c = 0.1;   // exploration constant: p_t = min(1, c / t^(1/4))
   uint64_t seed = 42;
+  // Identifies this router among the replicas that share one learning state; it is stamped
+  // on each decision (Decision::origin) so a replica recognises its own requests in flight.
+  uint64_t instance = 0;
   HashingOptions hashing;
   PredictorOptions predictor;
   AdaptiveTuning adaptive;

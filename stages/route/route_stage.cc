@@ -38,6 +38,7 @@ std::vector<PortSpec> RouteStage::Ports(const Config& c) {
 Result<std::unique_ptr<RouteStage>> RouteStage::Create(StageContext& ctx, int replica) {
   router::RouterConfig config = ctx.config.router;
   if (replica > 0) config.seed = Rng::Mix(config.seed, static_cast<uint64_t>(replica));
+  config.instance = static_cast<uint64_t>(replica);
   Result<std::unique_ptr<router::Router>> r = router::Router::Create(config);
   if (!r.ok()) return r.status();
   return std::make_unique<RouteStage>(PassKey(), ctx, std::move(*r));
@@ -119,6 +120,9 @@ void RouteStage::OnFeatures(Features& f, Outbox& out) {
   std::swap(decision_.features, f.features);  // f is the runtime's scratch: keep both warm
   if (!held_.empty() || !out.Send(kDecisions, decision_)) held_.push_back(decision_);
   const router::Decision& d = decision_.decision;
+  // Until its outcome comes back through the collector, the request counts in this
+  // replica's queue at its predicted satisfaction.
+  router_->NoteInFlight(d);
   double estimate = 0.0;
   for (uint32_t m : d.run) estimate += d.cost_estimate[m];
   sla_.SetQueue(*tenant, d.q);
@@ -160,6 +164,7 @@ void RouteStage::OnUpdate(const StateUpdate& u, Outbox& out) {
   }
   Status st;
   if (u.kind == UpdateKind::kOutcome) {
+    router_->ClearInFlight(u.decision);
     st = router_->RecordCosts(u.decision, u.costs);
   } else if (u.kind == UpdateKind::kFeedback) {
     st = router_->RecordFeedback(u.decision, u.features, u.labels);

@@ -12,11 +12,13 @@
 //    policy's trajectory depends on its earliest labels, so a run is like `sim` with another
 //    seed: over seeds 42..61 `sim` itself spans 358..832 J/request at these settings (a
 //    factor 2.3). Concurrent runs must stay within [0.5, 2.5] x the sim's cost.
-//  * the SLA: at alpha 0.50 the default tuning ends exactly at alpha on this file (sim
-//    0.5000 at delay 0, 0.4991 = one request short at delays 1 and 8), so whether it is met
-//    is a coin flip under any timing noise. These tests run the sim and the pipeline with
-//    the same `adaptive.margin: 0.02` (the policy's own constraint tightening); every sim seed
-//    42..61 and every pipeline run seen then met the SLA.
+//  * the SLA: with the default tuning the adaptive policy ends 2 satisfied requests above
+//    alpha 0.50 on this file and seed in `sim` (0.5017), and 0-1 above it in the pipeline
+//    with 8 requests in flight (the route stage counts them at their predicted satisfaction
+//    until their outcomes return), so whether it is met is decided by a request or two of
+//    timing noise. These tests run the sim and the pipeline with the same
+//    `adaptive.margin: 0.02` (the policy's own constraint tightening, a few points of cost);
+//    every sim seed 42..61 and every pipeline run seen then met the SLA.
 #include <signal.h>
 
 #include <cmath>
