@@ -769,6 +769,7 @@ Status AdaptivePolicy::LoadLearningState(const msgpack::object& object) {
     text_bias_[m] = std::clamp(std::isfinite(bias) ? bias : 0.0, -0.5, 0.5);
     text_bias_n_[m] = std::isfinite(bias_n) && bias_n >= 0.0 ? bias_n : 0.0;
   }
+  UpdateLean();  // the cost order follows the loaded cost estimates
   return Status::Ok();
 }
 
