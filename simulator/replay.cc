@@ -138,7 +138,6 @@ Result<ReplayResult> RunReplay(const Dataset& data, const ReplayOptions& options
 
   double total_cost = 0.0, unserved_cost = 0.0, total_sat = 0.0, running_sum = 0.0;
   size_t explored = 0;
-  bool warned_unreachable = false;
 
   auto deliver = [&](const PendingFeedback& f) -> Status {
     labels.clear();
@@ -177,10 +176,10 @@ Result<ReplayResult> RunReplay(const Dataset& data, const ReplayOptions& options
     if (decision.explore) ++explored;
     for (size_t j = 0; j < m; ++j) predicted[j][i] = decision.p[j];
     predicted_gain[i] = decision.p[m - 1] - decision.p[0];
-    if (decision.alpha_unreachable && !warned_unreachable && i >= 100) {
-      warned_unreachable = true;
-      res.warnings.push_back("at request " + std::to_string(i + 1) +
-                             ", no model is predicted to reach alpha " +
+    // Judged on the last decision, when the router has learned what it can: early on an
+    // untrained predictor says nothing reaches alpha.
+    if (i + 1 == n && decision.alpha_unreachable) {
+      res.warnings.push_back("at the end of the stream no model is predicted to reach alpha " +
                              std::to_string(options.alpha));
     }
 

@@ -20,6 +20,7 @@
 #include "simulator/report.h"
 #include "stages/stages.h"
 #include "tools/commands.h"
+#include "tools/embedded_run.h"
 #include "tools/replay_backend.h"
 #include "tools/replay_driver.h"
 
@@ -285,51 +286,18 @@ int RunUp(const UpFlags& f) {
     return st.ok() ? 0 : 1;
   }
 
-  // Replay workers for every model, then the replay client on this thread.
-  std::vector<std::unique_ptr<ReplayBackend>> backends;
-  std::vector<std::unique_ptr<pipeline::ModelWorker>> workers;
-  std::vector<std::thread> threads;
-  int exit_code = 0;
-  for (const std::string& model : config->ModelNames()) {
-    Result<std::unique_ptr<ReplayBackend>> b = ReplayBackend::Create(*data, model, f.latency_scale);
-    if (!b.ok()) {
-      log->error("{}", b.status().message());
-      exit_code = 2;
-      break;
-    }
-    backends.push_back(std::move(*b));
-    for (int k = 0; k < f.workers_per_model; ++k) {
-      workers.push_back(std::make_unique<pipeline::ModelWorker>(
-          zmq, *config, config->endpoints.workers, model, fmt::format("{}#{}", model, k),
-          *backends.back(), pipeline::ChildLogger(log, "worker")));
-    }
-  }
-  for (auto& w : workers) {
-    threads.emplace_back([&w, &stop] { (void)w->Run(**stop); });
-  }
-  if (exit_code == 0 && !(*pipe)->WaitReady(Millis(10000))) {
-    log->error("up: the pipeline did not become ready (route synced, a worker per model) in 10 s");
-    exit_code = 1;
-  }
-  if (exit_code == 0) {
-    const PipelineReplayOptions options = ToOptions(f.replay, *config);
-    PipelineReplayStats stats;
-    Result<simulator::ReplayResult> r =
-        RunPipelineReplay(*config, zmq, *data, options, &stats, log);
-    if (!r.ok()) {
-      log->error("{}", r.status().message());
-      exit_code = r.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
-    } else {
-      PrintReport("up", f.replay_data, *data, *config, options, *r, stats, f.replay.json);
-      exit_code = stats.errors == 0 ? 0 : 1;
-    }
-  }
+  EmbeddedRun run;
+  run.replay = ToOptions(f.replay, *config);
+  run.workers_per_model = f.workers_per_model;
+  run.latency_scale = f.latency_scale;
+  run.json = f.replay.json;
+  const int exit_code = ReplayThroughEmbedded(*config, zmq, **pipe, **stop, *data, f.replay_data,
+                                              run, log, "up");
   (*stop)->Request();
-  for (std::thread& t : threads) t.join();
   Status st = (*pipe)->Join();
   if (!st.ok()) {
     log->error("{}", st.message());
-    if (exit_code == 0) exit_code = 1;
+    return exit_code == 0 ? 1 : exit_code;
   }
   return exit_code;
 }
@@ -409,6 +377,84 @@ int RunWorker(const WorkerFlags& f, bool replay) {
 }
 
 }  // namespace
+
+int ReplayThroughEmbedded(const pipeline::Config& config, zmq::context_t& zmq,
+                          stages::EmbeddedPipeline& pipe, pipeline::StopSignal& stop,
+                          const simulator::Dataset& data, const std::string& data_name,
+                          const EmbeddedRun& run, const pipeline::Logger& log,
+                          const char* command) {
+  // Replay workers for every model, then the replay client on this thread.
+  std::vector<std::unique_ptr<ReplayBackend>> backends;
+  std::vector<std::unique_ptr<pipeline::ModelWorker>> workers;
+  std::vector<std::thread> threads;
+  int exit_code = 0;
+  for (const std::string& model : config.ModelNames()) {
+    Result<std::unique_ptr<ReplayBackend>> b = ReplayBackend::Create(data, model, run.latency_scale);
+    if (!b.ok()) {
+      log->error("{}", b.status().message());
+      exit_code = 2;
+      break;
+    }
+    backends.push_back(std::move(*b));
+    for (int k = 0; k < run.workers_per_model; ++k) {
+      workers.push_back(std::make_unique<pipeline::ModelWorker>(
+          zmq, config, config.endpoints.workers, model, fmt::format("{}#{}", model, k),
+          *backends.back(), pipeline::ChildLogger(log, "worker")));
+    }
+  }
+  // The workers stop with the pipeline; a local signal stops them if the replay ends first.
+  for (auto& w : workers) {
+    threads.emplace_back([&w, &stop] { (void)w->Run(stop); });
+  }
+  if (exit_code == 0 && !pipe.WaitReady(Millis(10000))) {
+    log->error("{}: the pipeline did not become ready (route synced, a worker per model) in 10 s",
+               command);
+    exit_code = 1;
+  }
+  if (exit_code == 0) {
+    PipelineReplayStats stats;
+    Result<simulator::ReplayResult> r =
+        RunPipelineReplay(config, zmq, data, run.replay, &stats, log);
+    if (!r.ok()) {
+      log->error("{}", r.status().message());
+      exit_code = r.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
+    } else {
+      PrintReport(command, data_name, data, config, run.replay, *r, stats, run.json);
+      exit_code = stats.errors == 0 ? 0 : 1;
+    }
+  }
+  stop.Request();
+  for (std::thread& t : threads) t.join();
+  return exit_code;
+}
+
+int RunEmbeddedReplay(const pipeline::Config& config, const simulator::Dataset& data,
+                      const std::string& data_name, const EmbeddedRun& run,
+                      const char* command) {
+  pipeline::Logger log = pipeline::MakeLogger(command, config.log_level);
+  Result<std::unique_ptr<pipeline::StopSignal>> stop = pipeline::StopSignal::Create();
+  if (!stop.ok()) {
+    std::fprintf(stderr, "messplus %s: %s\n", command, stop.status().message().c_str());
+    return 1;
+  }
+  pipeline::SignalScope signals(stop->get());
+  zmq::context_t zmq(1);
+  Result<std::unique_ptr<stages::EmbeddedPipeline>> pipe =
+      stages::EmbeddedPipeline::Start(config, zmq, log, **stop, run.route_replicas);
+  if (!pipe.ok()) {
+    log->error("{}", pipe.status().message());
+    return 2;
+  }
+  const int exit_code =
+      ReplayThroughEmbedded(config, zmq, **pipe, **stop, data, data_name, run, log, command);
+  (*stop)->Request();
+  Status st = (*pipe)->Join();
+  if (!st.ok()) {
+    log->error("{}", st.message());
+    return exit_code == 0 ? 1 : exit_code;
+  }
+  return exit_code;
+}
 
 void RegisterPipeline(CLI::App& app, int* exit_code) {
   RegisterStage(app, "ingest", "Run the ingest stage (clients' front door) as a process",
