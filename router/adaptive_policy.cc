@@ -146,7 +146,13 @@ double AdaptivePolicy::QueueLevel(const TenantState& tenant, double jitter) cons
   // Requests whose label has not arrived count at their predicted satisfaction, plus
   // pending_z standard deviations of the sum of their unknown outcomes: with sparse feedback
   // most outcomes are never seen, and their sum strays from its prediction.
-  const double b = tenant.backlog + PendingShortfall(tenant) + jitter;
+  double b = tenant.backlog + PendingShortfall(tenant) + jitter;
+  // Within the dead zone the price stays at the solved one, so allocations across tasks do
+  // not flicker with every label; beyond it the queue acts as usual.
+  if (tuning_.backlog_deadzone > 0.0) {
+    b = b > 0.0 ? std::max(0.0, b - tuning_.backlog_deadzone)
+                : std::min(0.0, b + tuning_.backlog_deadzone);
+  }
   if (!tuning_.exponential_queue) return std::max(0.0, tuning_.q_reference + b);
   return tuning_.q_reference *
          std::min(tuning_.max_queue_factor,

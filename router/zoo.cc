@@ -27,6 +27,7 @@ const TuningField kTuningFields[] = {
     {"max_queue_factor", &AdaptiveTuning::max_queue_factor, nullptr, nullptr},
     {"backlog_scale", &AdaptiveTuning::backlog_scale, nullptr, nullptr},
     {"queue_dither", &AdaptiveTuning::queue_dither, nullptr, nullptr},
+    {"backlog_deadzone", &AdaptiveTuning::backlog_deadzone, nullptr, nullptr},
     {"start_backlog", &AdaptiveTuning::start_backlog, nullptr, nullptr},
     {"buffer_labels", &AdaptiveTuning::buffer_labels, nullptr, nullptr},
     {"margin", &AdaptiveTuning::margin, nullptr, nullptr},
@@ -137,6 +138,7 @@ Status RouterConfig::Validate() const {
     problem("adaptive.price_draws must be in [1, 1000]");
   nonneg(a.start_backlog, "start_backlog");
   nonneg(a.queue_dither, "queue_dither");
+  nonneg(a.backlog_deadzone, "backlog_deadzone");
   positive(a.buffer_labels, "buffer_labels");
   nonneg(a.margin, "margin");
   positive(a.margin_scale, "margin_scale");

@@ -58,6 +58,8 @@ struct AdaptiveTuning {
   // The exponential queue never exceeds max_queue_factor * q_reference.
   double max_queue_factor = 1e9;
   double backlog_scale = 5.0;
+  // Backlog within +-backlog_deadzone units leaves the price where the LP put it.
+  double backlog_deadzone = 0.0;
   // Half-width of the uniform jitter added to the backlog a decision sees (see Decide).
   double queue_dither = 2.0;
   // Starting backlog of the queue above q_reference, in units of satisfaction: the surplus
