@@ -258,15 +258,21 @@ int RunUp(const UpFlags& f) {
     std::fprintf(stderr, "messplus up: %s\n", config.status().message().c_str());
     return 2;
   }
-  pipeline::Logger log = pipeline::MakeLogger("up", config->log_level);
-  Result<simulator::Dataset> data = simulator::Dataset();
   if (!f.replay_data.empty()) {
-    data = LoadData(f.replay_data);
+    Result<simulator::Dataset> data = LoadData(f.replay_data);
     if (!data.ok()) {
       std::fprintf(stderr, "messplus up: %s\n", data.status().message().c_str());
       return 2;
     }
+    EmbeddedRun run;
+    run.replay = ToOptions(f.replay, *config);
+    run.route_replicas = f.route_replicas;
+    run.workers_per_model = f.workers_per_model;
+    run.latency_scale = f.latency_scale;
+    run.json = f.replay.json;
+    return RunEmbeddedReplay(*config, *data, f.replay_data, run, "up");
   }
+  pipeline::Logger log = pipeline::MakeLogger("up", config->log_level);
   Result<std::unique_ptr<pipeline::StopSignal>> stop = pipeline::StopSignal::Create();
   if (!stop.ok()) {
     std::fprintf(stderr, "messplus up: %s\n", stop.status().message().c_str());
@@ -280,26 +286,9 @@ int RunUp(const UpFlags& f) {
     log->error("{}", pipe.status().message());
     return 2;
   }
-  if (f.replay_data.empty()) {
-    log->info("up: every stage running; Ctrl-C stops");
-    Status st = (*pipe)->Join();
-    return st.ok() ? 0 : 1;
-  }
-
-  EmbeddedRun run;
-  run.replay = ToOptions(f.replay, *config);
-  run.workers_per_model = f.workers_per_model;
-  run.latency_scale = f.latency_scale;
-  run.json = f.replay.json;
-  const int exit_code = ReplayThroughEmbedded(*config, zmq, **pipe, **stop, *data, f.replay_data,
-                                              run, log, "up");
-  (*stop)->Request();
+  log->info("up: every stage running; Ctrl-C stops");
   Status st = (*pipe)->Join();
-  if (!st.ok()) {
-    log->error("{}", st.message());
-    return exit_code == 0 ? 1 : exit_code;
-  }
-  return exit_code;
+  return st.ok() ? 0 : 1;
 }
 
 // ---- messplus worker ----------------------------------------------------------------------
