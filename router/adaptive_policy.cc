@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 
 #include "router/state_codec.h"
 
@@ -713,12 +714,39 @@ Status AdaptivePolicy::LoadLearningState(const msgpack::object& object) {
       !finite(model_n) || !finite(model_sum) || !finite(all) || !finite(spend)) {
     return Status::DataLoss("adaptive policy state does not match the configuration");
   }
-  std::unordered_map<uint64_t, TaskStats> restored_tasks;
+  std::map<uint64_t, TaskStats> restored_tasks;
   for (auto& [key, n, sum, off_sum, off_n, requests] : tasks) {
-    if (n.size() != num_models_ || sum.size() != num_models_ || !finite(n) || !finite(sum)) {
+    if (n.size() != num_models_ || sum.size() != num_models_ || !finite(n) || !finite(sum) ||
+        !std::isfinite(off_sum) || !(off_n >= 0.0) || !std::isfinite(off_n) || !(requests >= 0.0) ||
+        !std::isfinite(requests)) {
       return Status::DataLoss("adaptive policy state: bad task entry");
     }
     restored_tasks[key] = TaskStats{n, sum, off_sum, off_n, requests};
+  }
+  // Every tenant and gate entry is checked before anything is installed: a rejected state
+  // leaves the policy exactly as it was.
+  for (const auto& [labels, backlog, pending, pending_var, pending_n, calibration_sum,
+                    calibration_n, price, unreachable, correction, integrating] : tenants) {
+    (void)unreachable;
+    (void)integrating;
+    if (!std::isfinite(labels) || !std::isfinite(backlog) || !(pending_var >= 0.0) ||
+        !std::isfinite(pending_var) || !(pending_n >= 0.0) || !std::isfinite(pending_n) ||
+        !std::isfinite(calibration_sum) || !(calibration_n >= 0.0) ||
+        !std::isfinite(calibration_n) || !std::isfinite(pending) || !std::isfinite(price) ||
+        !std::isfinite(correction)) {
+      return Status::DataLoss("adaptive policy state: non-finite tenant state");
+    }
+  }
+  auto finite_gate = [](double n, double sum, double sum_sq) {
+    return std::isfinite(n) && n >= 0.0 && std::isfinite(sum) && std::isfinite(sum_sq) &&
+           sum_sq >= 0.0;
+  };
+  for (const auto& [n, sum, sum_sq, open, bias, bias_n] : gates) {
+    (void)open;
+    if (!finite_gate(n, sum, sum_sq) || !std::isfinite(bias) || !std::isfinite(bias_n) ||
+        bias_n < 0.0) {
+      return Status::DataLoss("adaptive policy state: non-finite gate state");
+    }
   }
   CommonState restored_common = state_;
   MESSPLUS_RETURN_IF_ERROR(restored_common.Load(*common));
@@ -731,7 +759,11 @@ Status AdaptivePolicy::LoadLearningState(const msgpack::object& object) {
   if (!shared.ok()) return shared.status();
   std::tuple<double, double, double, bool> shared_gate;
   MESSPLUS_RETURN_IF_ERROR(map->Get("shared_gate", &shared_gate));
+  if (!finite_gate(std::get<0>(shared_gate), std::get<1>(shared_gate), std::get<2>(shared_gate))) {
+    return Status::DataLoss("adaptive policy state: non-finite gate state");
+  }
 
+  // Everything parsed and checked: install.
   state_ = std::move(restored_common);
   shared_ = std::move(*shared);
   {
@@ -750,12 +782,6 @@ Status AdaptivePolicy::LoadLearningState(const msgpack::object& object) {
   for (size_t j = 0; j < tenants_.size(); ++j) {
     auto [labels, backlog, pending, pending_var, pending_n, calibration_sum, calibration_n, price,
           unreachable, correction, integrating] = tenants[j];
-    if (!std::isfinite(labels) || !std::isfinite(backlog) || !(pending_var >= 0.0) ||
-        !std::isfinite(pending_var) || !(pending_n >= 0.0) || !std::isfinite(calibration_sum) ||
-        !(calibration_n >= 0.0) || !std::isfinite(pending) || !std::isfinite(price) ||
-        !std::isfinite(correction)) {
-      return Status::DataLoss("adaptive policy state: non-finite tenant state");
-    }
     TenantState& t = tenants_[j];  // `inflight` is this router's own, not learning state
     t.labels = labels;
     t.backlog = backlog;
@@ -772,8 +798,8 @@ Status AdaptivePolicy::LoadLearningState(const msgpack::object& object) {
   for (size_t m = 0; m < gates_.size(); ++m) {
     auto [n, sum, sum_sq, open, bias, bias_n] = gates[m];
     gates_[m] = Gate{n, sum, sum_sq, open};
-    text_bias_[m] = std::clamp(std::isfinite(bias) ? bias : 0.0, -0.5, 0.5);
-    text_bias_n_[m] = std::isfinite(bias_n) && bias_n >= 0.0 ? bias_n : 0.0;
+    text_bias_[m] = std::clamp(bias, -0.5, 0.5);
+    text_bias_n_[m] = bias_n;
   }
   UpdateLean();  // the cost order follows the loaded cost estimates
   return Status::Ok();

@@ -36,7 +36,7 @@
 #pragma once
 
 #include <cstdint>
-#include <unordered_map>
+#include <map>
 #include <vector>
 
 #include "router/common_state.h"
@@ -139,7 +139,10 @@ class AdaptivePolicy final : public Policy {
 
   std::vector<double> model_n_, model_sum_;
   double all_n_ = 0.0, all_sum_ = 0.0;
-  std::unordered_map<uint64_t, TaskStats> tasks_;
+  // Ordered by key: iteration order (the LP's posterior draws, the saved state) must not
+  // depend on the hash table's insertion history, or a replica that loaded a state would
+  // solve different prices than the router that saved it.
+  std::map<uint64_t, TaskStats> tasks_;
   std::vector<TenantState> tenants_;
   std::vector<Gate> gates_;
   double serve_spend_ = 0.0, explore_spend_ = 0.0;

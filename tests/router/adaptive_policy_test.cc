@@ -479,9 +479,6 @@ TEST(AdaptiveState, RoundTripRestoresEstimatesPricesBacklogsAndGates) {
 }
 
 TEST(AdaptiveState, SavingALoadedStateGivesTheSameBytes) {
-  GTEST_SKIP() << "router bug: adaptive_policy.cc:644 saves tasks_ (an unordered_map) in "
-                  "iteration order and :721 rebuilds it by insertion, which libstdc++ iterates "
-                  "in reverse; with 2+ tasks the loaded router's SaveState lists them reversed";
   const RouterConfig config = ThreeModelConfig();
   std::unique_ptr<Router> trained = TrainedRouter(config);
   ASSERT_NE(trained, nullptr);
@@ -495,9 +492,6 @@ TEST(AdaptiveState, SavingALoadedStateGivesTheSameBytes) {
 }
 
 TEST(AdaptiveState, ALoadedRouterResolvesTheSamePricesFromTheSameOutcomes) {
-  GTEST_SKIP() << "router bug: BuildFrontier (adaptive_policy.cc:514-519) hands out the price "
-                  "draws in tasks_ iteration order, which a load reverses (see "
-                  "SavingALoadedStateGivesTheSameBytes): same state and labels, other prices";
   // A replica that loads the state and then sees the same outcomes (decided here by the
   // original; the replica only learns) must re-solve the same prices: the price is a function
   // of the learning state and the labels, with draws seeded by the label count.
@@ -593,9 +587,6 @@ std::string WithNanBacklog(std::string_view state) {
 }
 
 TEST(AdaptiveState, LoadRejectsANonFiniteBacklogWithoutChangingTheRouter) {
-  GTEST_SKIP() << "router bug: LoadLearningState (adaptive_policy.cc:735-749) installs the "
-                  "common state, shared model, counts and tasks before the tenant check at :757 "
-                  "returns DataLoss, so a rejected state is half loaded";
   // Another router's state (other labels), with tenant 0's backlog made NaN.
   std::unique_ptr<Router> source = TrainedRouter(ThreeModelConfig(), 8);
   ASSERT_NE(source, nullptr);
