@@ -272,6 +272,7 @@ void Parse(const YAML::Node& root, Problems* problems, Config* c) {
     ReadStage(s, &o.metrics_port, &o.hwm);
     s.GetMillis("snapshot_timeout_ms", &o.snapshot_timeout);
     s.GetMillis("silence_timeout_ms", &o.silence_timeout);
+    s.GetMillis("after_seq_timeout_ms", &o.after_seq_timeout);
   }
   {
     MapReader s(top.Raw("dispatch"), "dispatch", problems);
@@ -428,6 +429,7 @@ Status ValidateConfig(const Config& c) {
   }
   CheckPositive(c.route.snapshot_timeout, "route.snapshot_timeout_ms", &problems);
   CheckPositive(c.route.silence_timeout, "route.silence_timeout_ms", &problems);
+  CheckPositive(c.route.after_seq_timeout, "route.after_seq_timeout_ms", &problems);
   CheckPositive(c.dispatch.call_timeout, "dispatch.call_timeout_ms", &problems);
   CheckPositive(c.dispatch.heartbeat_interval, "dispatch.heartbeat_interval_ms", &problems);
   if (c.dispatch.retries < 0 || c.dispatch.retries > 5) {

@@ -64,6 +64,9 @@ struct RouteOptions {
   Millis snapshot_timeout{2000};  // re-ask for a snapshot when none arrives by then
   // No update or heartbeat from the collector for this long: ask for a snapshot again.
   Millis silence_timeout{10000};
+  // A request with after_seq waits at most this long for the replica to apply that state
+  // seq, then is decided on what the replica has (counted as after_seq_timeout).
+  Millis after_seq_timeout{500};
 };
 
 struct DispatchOptions {

@@ -3,7 +3,7 @@
 // Grammar (msgpack; every top-level map also has "v": uint = 1 and "type": str):
 //
 //   request          = { text: str, ?id: str, ?tenant: str, ?task: str,
-//                        ?metadata: {str: str}, ?ingest_ns: int }
+//                        ?metadata: {str: str}, ?ingest_ns: int, ?after_seq: uint }
 //   features_map     = { dim: uint, idx: bin(uint32 LE * n), val: bin(float32 LE * n) }
 //   decision_map     = { t: uint, origin: uint (opt), tenant: uint, task_key: uint, served: uint,
 //   chosen: uint,
@@ -30,7 +30,7 @@
 //   "feedback"       = { request_id: str, (satisfaction: float | labels: {str: float}),
 //                        ?token: uint }
 //   "feedback_ack"   = { request_id: str, status: str, ?token: uint, ?message: str,
-//                        ?applied: uint }
+//                        ?applied: uint, ?seq: uint }
 //   "state_snapshot_request" = { nonce: uint }
 //   "state_snapshot" = { nonce: uint, epoch: uint, seq: uint, state: bin }
 //   "state_update"   = { epoch: uint, seq: uint, event: "heartbeat" | "outcome" | "feedback",
@@ -47,10 +47,12 @@
 #include "pipeline/protocol.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <type_traits>
+#include <utility>
 
 namespace messplus::pipeline {
 namespace {
@@ -93,11 +95,6 @@ uint32_t GetU32(const char* p) {
   for (int i = 0; i < 4; ++i)
     v |= static_cast<uint32_t>(static_cast<unsigned char>(p[i])) << (8 * i);
   return v;
-}
-void PutF32(float f, char* p) {
-  uint32_t v;
-  std::memcpy(&v, &f, 4);
-  PutU32(v, p);
 }
 float GetF32(const char* p) {
   const uint32_t v = GetU32(p);
@@ -144,7 +141,7 @@ void Doubles(Packer& pk, const std::vector<double>& v) {
 
 size_t RequestFieldCount(const Request& r) {
   return 1 + !r.id.empty() + !r.tenant.empty() + !r.task.empty() + !r.metadata.empty() +
-         (r.ingest_ns != 0);
+         (r.ingest_ns != 0) + (r.after_seq != 0);
 }
 void RequestFields(Packer& pk, const Request& r) {
   Str(pk, "text");
@@ -169,10 +166,34 @@ void RequestFields(Packer& pk, const Request& r) {
     Str(pk, "ingest_ns");
     pk.pack_int64(r.ingest_ns);
   }
+  if (r.after_seq != 0) {
+    Str(pk, "after_seq");
+    pk.pack_uint64(r.after_seq);
+  }
 }
 void RequestMap(Packer& pk, const Request& r) {
   pk.pack_map(static_cast<uint32_t>(RequestFieldCount(r)));
   RequestFields(pk, r);
+}
+
+// On a little-endian host the wire layout of a uint32 / float32 array is its memory layout,
+// so the arrays are copied in one piece; elsewhere they are converted value by value.
+constexpr bool kLittleEndian = std::endian::native == std::endian::little;
+
+template <typename T>
+void BinArray(Packer& pk, const T* values, size_t n, std::string* scratch) {
+  static_assert(sizeof(T) == 4);
+  if constexpr (kLittleEndian) {
+    Bin(pk, std::string_view(reinterpret_cast<const char*>(values), 4 * n));
+  } else {
+    scratch->resize(4 * n);
+    for (size_t i = 0; i < n; ++i) {
+      uint32_t v;
+      std::memcpy(&v, &values[i], 4);
+      PutU32(v, scratch->data() + 4 * i);
+    }
+    Bin(pk, *scratch);
+  }
 }
 
 void FeaturesMap(Packer& pk, uint32_t dim, const router::SparseFeatures& f, std::string* scratch) {
@@ -180,13 +201,10 @@ void FeaturesMap(Packer& pk, uint32_t dim, const router::SparseFeatures& f, std:
   Str(pk, "dim");
   pk.pack_uint32(dim);
   const size_t n = std::min(f.index.size(), f.value.size());
-  scratch->resize(4 * n);
-  for (size_t i = 0; i < n; ++i) PutU32(f.index[i], scratch->data() + 4 * i);
   Str(pk, "idx");
-  Bin(pk, *scratch);
-  for (size_t i = 0; i < n; ++i) PutF32(f.value[i], scratch->data() + 4 * i);
+  BinArray(pk, f.index.data(), n, scratch);
   Str(pk, "val");
-  Bin(pk, *scratch);
+  BinArray(pk, f.value.data(), n, scratch);
 }
 
 void DecisionMap(Packer& pk, const router::Decision& d) {
@@ -389,13 +407,18 @@ struct EncodeVisitor {
     }
   }
   void operator()(const FeedbackAck* m) {
-    Header(pk, MsgType::kFeedbackAck, 3 + (m->token != 0) + !m->message.empty());
+    Header(pk, MsgType::kFeedbackAck,
+           3 + (m->token != 0) + !m->message.empty() + (m->seq != 0));
     Str(pk, "request_id");
     Str(pk, m->request_id);
     Str(pk, "status");
     Str(pk, m->status);
     Str(pk, "applied");
     pk.pack_uint32(m->applied);
+    if (m->seq != 0) {
+      Str(pk, "seq");
+      pk.pack_uint64(m->seq);
+    }
     if (m->token != 0) {
       Str(pk, "token");
       pk.pack_uint64(m->token);
@@ -498,10 +521,8 @@ struct EncodeVisitor {
     Header(pk, MsgType::kEmbedReply, 2);
     Str(pk, "id");
     pk.pack_uint64(m->id);
-    scratch.resize(4 * m->vector.size());
-    for (size_t i = 0; i < m->vector.size(); ++i) PutF32(m->vector[i], scratch.data() + 4 * i);
     Str(pk, "vector");
-    Bin(pk, scratch);
+    BinArray(pk, m->vector.data(), m->vector.size(), &scratch);
   }
 };
 
@@ -701,6 +722,7 @@ Status DecodeRequestMap(const msgpack::object_map& m, const Limits& lim, std::st
   out->task.clear();
   out->metadata.clear();
   out->ingest_ns = 0;
+  out->after_seq = 0;
   bool has_text = false;
   for (uint32_t i = 0; i < m.size; ++i) {
     std::string_view key;
@@ -719,6 +741,8 @@ Status DecodeRequestMap(const msgpack::object_map& m, const Limits& lim, std::st
       MESSPLUS_RETURN_IF_ERROR(ReadStrMap(v, "metadata", &out->metadata));
     } else if (key == "ingest_ns") {
       MESSPLUS_RETURN_IF_ERROR(ReadI64(v, "ingest_ns", &out->ingest_ns));
+    } else if (key == "after_seq") {
+      MESSPLUS_RETURN_IF_ERROR(ReadU64(v, "after_seq", &out->after_seq));
     }
   }
   if (!has_text) return Missing(top_level ? "text" : std::string(path) + ".text");
@@ -765,15 +789,48 @@ Status DecodeFeaturesMap(const object& o, const Limits& lim, uint32_t* dim,
   if (n > kMaxFeatureEntries) return Reject(Reason::kOversized, "features has too many entries");
   out->index.resize(n);
   out->value.resize(n);
+  if constexpr (kLittleEndian) {
+    if (n > 0) {
+      std::memcpy(out->index.data(), idx.data(), 4 * n);
+      std::memcpy(out->value.data(), val.data(), 4 * n);
+    }
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      out->index[i] = GetU32(idx.data() + 4 * i);
+      out->value[i] = GetF32(val.data() + 4 * i);
+    }
+  }
+  // Validate in two branch-free passes the compiler vectorises; only when something is wrong
+  // does the entry-by-entry walk find the first bad entry (and so the same message as before).
+  //  * indices: with a power-of-two dim (what the hasher makes), every index < dim exactly
+  //    when their bitwise OR has no bit at or above dim's; otherwise take the maximum;
+  //  * values: for a float with the sign bit cleared, the bit pattern as an int32 orders like
+  //    the value, and infinities and NaNs (all exponent bits set) exceed every finite value,
+  //    so |v| <= kMaxFeatureValue exactly when that int32 is at most the bound's.
+  bool indices_ok;
+  if (std::has_single_bit(*dim)) {
+    uint32_t any = 0;
+    for (size_t i = 0; i < n; ++i) any |= out->index[i];
+    indices_ok = (any & ~(*dim - 1)) == 0;
+  } else {
+    uint32_t max_index = 0;
+    for (size_t i = 0; i < n; ++i) max_index = std::max(max_index, out->index[i]);
+    indices_ok = n == 0 || max_index < *dim;
+  }
+  constexpr int32_t kBound = std::bit_cast<int32_t>(kMaxFeatureValue);
+  uint32_t out_of_range = 0;
   for (size_t i = 0; i < n; ++i) {
-    const uint32_t index = GetU32(idx.data() + 4 * i);
-    const float value = GetF32(val.data() + 4 * i);
-    if (index >= *dim) return Reject(Reason::kBadValue, "features.idx entry out of range");
+    int32_t bits;
+    std::memcpy(&bits, &out->value[i], 4);
+    out_of_range |= static_cast<uint32_t>((bits & 0x7fffffff) > kBound);
+  }
+  if (indices_ok && out_of_range == 0) return Status::Ok();
+  for (size_t i = 0; i < n; ++i) {
+    if (out->index[i] >= *dim) return Reject(Reason::kBadValue, "features.idx entry out of range");
+    const float value = out->value[i];
     if (!std::isfinite(value) || std::fabs(value) > kMaxFeatureValue) {
       return Reject(Reason::kBadValue, "features.val entry not finite or out of range");
     }
-    out->index[i] = index;
-    out->value[i] = value;
   }
   return Status::Ok();
 }
@@ -992,7 +1049,7 @@ struct BodyDecoder {
     Seen seen;
     out->request_id.clear();
     out->latency_s.reset();
-    out->metadata.clear();
+    bool has_metadata = false;  // cleared after the loop when absent (keeps capacity)
     out->error.clear();
     for (uint32_t i = 0; i < m.size; ++i) {
       std::string_view key;
@@ -1018,10 +1075,12 @@ struct BodyDecoder {
         out->latency_s = latency;
       } else if (key == "metadata") {
         MESSPLUS_RETURN_IF_ERROR(ReadStrMap(v, "metadata", &out->metadata));
+        has_metadata = true;
       } else if (key == "error") {
         MESSPLUS_RETURN_IF_ERROR(ReadStr(v, "error", kMaxMessageBytes, &out->error));
       }
     }
+    if (!has_metadata) out->metadata.clear();
     if (!seen.Has(0)) return Missing("call_id");
     if (!seen.Has(1)) return Missing("model");
     // A failed call needs neither an answer nor a cost.
@@ -1040,10 +1099,10 @@ struct BodyDecoder {
     out->model.clear();
     out->answer.clear();
     out->cost = out->total_cost = 0.0;
-    out->models_run.clear();
+    // Lists are cleared after the loop when absent, not before: a reused slot keeps its
+    // strings' capacity.
+    bool has_models_run = false, has_predicted = false, has_metadata = false;
     out->explored = false;
-    out->predicted.clear();
-    out->metadata.clear();
     out->error_code.clear();
     out->error_message.clear();
     for (uint32_t i = 0; i < m.size; ++i) {
@@ -1066,6 +1125,7 @@ struct BodyDecoder {
         const msgpack::object_array* a = nullptr;
         MESSPLUS_RETURN_IF_ERROR(ReadArray(v, "models_run", kMaxModels, &a));
         out->models_run.resize(a->size);
+        has_models_run = true;
         for (uint32_t k = 0; k < a->size; ++k) {
           MESSPLUS_RETURN_IF_ERROR(ReadModel(a->ptr[k], "models_run", lim, &out->models_run[k]));
         }
@@ -1073,8 +1133,10 @@ struct BodyDecoder {
         MESSPLUS_RETURN_IF_ERROR(ReadBool(v, "explored", &out->explored));
       } else if (key == "predicted") {
         MESSPLUS_RETURN_IF_ERROR(ReadNamedUnits(v, "predicted", lim, &out->predicted));
+        has_predicted = true;
       } else if (key == "metadata") {
         MESSPLUS_RETURN_IF_ERROR(ReadStrMap(v, "metadata", &out->metadata));
+        has_metadata = true;
       } else if (key == "error") {
         const msgpack::object_map* e = nullptr;
         MESSPLUS_RETURN_IF_ERROR(ReadMap(v, "error", &e));
@@ -1093,6 +1155,9 @@ struct BodyDecoder {
         seen.Mark(2);
       }
     }
+    if (!has_models_run) out->models_run.clear();
+    if (!has_predicted) out->predicted.clear();
+    if (!has_metadata) out->metadata.clear();
     if (!seen.Has(0)) return Missing("request_id");
     if (!seen.Has(1) && !seen.Has(2)) return Missing("model");
     return Status::Ok();
@@ -1221,6 +1286,7 @@ struct BodyDecoder {
     out->token = 0;
     out->message.clear();
     out->applied = 0;
+    out->seq = 0;
     for (uint32_t i = 0; i < m.size; ++i) {
       std::string_view key;
       MESSPLUS_RETURN_IF_ERROR(KeyOf(m.ptr[i], &key));
@@ -1240,6 +1306,8 @@ struct BodyDecoder {
         MESSPLUS_RETURN_IF_ERROR(ReadStr(v, "message", kMaxMessageBytes, &out->message));
       } else if (key == "applied") {
         MESSPLUS_RETURN_IF_ERROR(ReadU32(v, "applied", &out->applied));
+      } else if (key == "seq") {
+        MESSPLUS_RETURN_IF_ERROR(ReadU64(v, "seq", &out->seq));
       }
     }
     if (!seen.Has(0)) return Missing("request_id");
@@ -1569,24 +1637,61 @@ std::string EncodeToString(MessageRef message) {
   return std::string(buffer.data(), buffer.size());
 }
 
-Status Decoder::Decode(std::string_view frame, Message* out, MsgTypeSet accept) {
+// Every alternative, in MsgType order.
+template <size_t... I>
+std::array<Message, kNumMsgTypes> AllAlternatives(std::index_sequence<I...>) {
+  return {Message(std::in_place_index<I>)...};
+}
+
+MessageSlots::MessageSlots() : slots_(AllAlternatives(std::make_index_sequence<kNumMsgTypes>())) {}
+
+struct Decoder::Unpacker {
+  using Visitor = msgpack::v3::detail::create_object_visitor;
+
+  explicit Unpacker(const msgpack::unpack_limit& limit)
+      : visitor(&ReferenceAll, nullptr, limit), parser(visitor) {}
+
+  // What msgpack::unpack(zone, data, len, off, referenced, &ReferenceAll, nullptr, limit)
+  // does (same results, same exceptions), on the kept parser and visitor.
+  msgpack::object Unpack(msgpack::zone& zone, const char* data, std::size_t len,
+                         std::size_t& off) {
+    parser.init();  // and the visitor's
+    visitor.set_zone(zone);
+    visitor.set_referenced(false);
+    std::size_t noff = off;
+    if (len <= noff) visitor.insufficient_bytes(noff, noff);  // throws
+    const msgpack::parse_return ret = parser.execute(data, len, noff);
+    off = noff;
+    if (ret == msgpack::PARSE_CONTINUE) visitor.insufficient_bytes(noff - 1, noff);  // throws
+    return visitor.data();
+  }
+
+  Visitor visitor;
+  msgpack::v3::detail::parse_helper<Visitor> parser;
+};
+
+Decoder::Decoder(const Limits& limits)
+    : limits_(limits),
+      // Arrays hold at most one entry per model or call; maps are messages, metadata and
+      // labels. Depth: message > decision > run, plus one level to spare.
+      unpacker_(std::make_unique<Unpacker>(msgpack::unpack_limit(
+          /*array=*/1024, /*map=*/1024, /*str=*/limits.max_frame_bytes,
+          /*bin=*/limits.max_frame_bytes, /*ext=*/0, /*depth=*/6))) {}
+Decoder::~Decoder() = default;
+Decoder::Decoder(Decoder&&) noexcept = default;
+Decoder& Decoder::operator=(Decoder&&) noexcept = default;
+
+Status Decoder::DecodeHeader(std::string_view frame, MsgTypeSet accept,
+                             const msgpack::object_map** map, MsgType* type) {
   if (frame.size() > limits_.max_frame_bytes) {
     return Reject(Reason::kOversized, "frame is " + std::to_string(frame.size()) +
                                           " bytes, limit " +
                                           std::to_string(limits_.max_frame_bytes));
   }
   zone_.clear();
-  msgpack::object root;
   try {
     std::size_t offset = 0;
-    bool referenced = false;
-    // Arrays hold at most one entry per model or call; maps are messages, metadata and
-    // labels. Depth: message > decision > run, plus one level to spare.
-    const msgpack::unpack_limit limit(/*array=*/1024, /*map=*/1024,
-                                      /*str=*/limits_.max_frame_bytes,
-                                      /*bin=*/limits_.max_frame_bytes, /*ext=*/0, /*depth=*/6);
-    root = msgpack::unpack(zone_, frame.data(), frame.size(), offset, referenced, &ReferenceAll,
-                           nullptr, limit);
+    root_ = unpacker_->Unpack(zone_, frame.data(), frame.size(), offset);
     if (offset != frame.size())
       return Reject(Reason::kMalformedMsgpack, "trailing bytes after the map");
   } catch (const msgpack::size_overflow& e) {
@@ -1594,16 +1699,39 @@ Status Decoder::Decode(std::string_view frame, Message* out, MsgTypeSet accept) 
   } catch (const std::exception& e) {
     return Reject(Reason::kMalformedMsgpack, e.what());
   }
-  if (root.type != object_type::MAP) return Reject(Reason::kMalformedMsgpack, "frame is not a map");
-  MsgType type = MsgType::kError;
-  MESSPLUS_RETURN_IF_ERROR(ReadHeader(root.via.map, &type));
-  if ((accept & TypeBit(type)) == 0) {
-    return Reject(Reason::kUnexpectedMessage,
-                  "'" + std::string(MsgTypeName(type)) + "' is not accepted on this socket");
+  if (root_.type != object_type::MAP) {
+    return Reject(Reason::kMalformedMsgpack, "frame is not a map");
   }
-  EmplaceIndex(out, static_cast<size_t>(type));
-  BodyDecoder body{root.via.map, limits_};
+  MESSPLUS_RETURN_IF_ERROR(ReadHeader(root_.via.map, type));
+  if ((accept & TypeBit(*type)) == 0) {
+    return Reject(Reason::kUnexpectedMessage,
+                  "'" + std::string(MsgTypeName(*type)) + "' is not accepted on this socket");
+  }
+  *map = &root_.via.map;
+  return Status::Ok();
+}
+
+Status Decoder::DecodeBody(const msgpack::object_map& map, Message* out) {
+  BodyDecoder body{map, limits_};
   return std::visit([&body](auto& m) { return body(&m); }, *out);
+}
+
+Status Decoder::Decode(std::string_view frame, Message* out, MsgTypeSet accept) {
+  const msgpack::object_map* map = nullptr;
+  MsgType type = MsgType::kError;
+  MESSPLUS_RETURN_IF_ERROR(DecodeHeader(frame, accept, &map, &type));
+  EmplaceIndex(out, static_cast<size_t>(type));
+  return DecodeBody(*map, out);
+}
+
+Status Decoder::Decode(std::string_view frame, MessageSlots* slots, Message** out,
+                       MsgTypeSet accept) {
+  *out = nullptr;
+  const msgpack::object_map* map = nullptr;
+  MsgType type = MsgType::kError;
+  MESSPLUS_RETURN_IF_ERROR(DecodeHeader(frame, accept, &map, &type));
+  *out = &(*slots)[type];
+  return DecodeBody(*map, *out);
 }
 
 Status ValidateDecision(const router::Decision& d, size_t num_models, size_t num_tenants) {

@@ -21,6 +21,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -136,6 +137,9 @@ struct Request {
   std::string task;       // "task", opt tag, e.g. a benchmark name
   StringMap metadata;     // "metadata", opt map str -> str
   int64_t ingest_ns = 0;  // "ingest_ns", set by ingest: wall clock ns since the Unix epoch
+  // "after_seq", opt: route this request only once the replica has applied the collector's
+  // state seq >= after_seq (a feedback_ack's "seq"): read-your-feedback ordering.
+  uint64_t after_seq = 0;
 };
 
 // "features": embed -> route. The request plus its sparse feature vector.
@@ -227,6 +231,7 @@ struct FeedbackAck {
   std::string status;      // "status": "ok" or a reason name
   std::string message;     // "message", opt
   uint32_t applied = 0;    // "applied": labels recorded
+  uint64_t seq = 0;        // "seq", opt: the collector's state seq once this was handled
   bool ok() const { return status == "ok"; }
 };
 
@@ -339,6 +344,18 @@ class Encoder {
 // Replaces *out with the encoding of `message` (one frame).
 void Encode(MessageRef message, msgpack::sbuffer* out);
 
+// One Message per type, each holding its own alternative, for decoders fed several types in
+// turn (a stage's sockets): decoding into the slot of the frame's type keeps every type's
+// strings and vectors, so a warm decoder allocates nothing even when types alternate.
+class MessageSlots {
+ public:
+  MessageSlots();
+  Message& operator[](MsgType type) { return slots_[static_cast<size_t>(type)]; }
+
+ private:
+  std::array<Message, kNumMsgTypes> slots_;
+};
+
 // Decodes one frame. The reused alternative of *out keeps its capacity.
 //
 // Flow: 1. size check, 2. msgpack unpack (zero copy, bounded sizes and depth), 3. "v" and
@@ -347,16 +364,34 @@ void Encode(MessageRef message, msgpack::sbuffer* out);
 // carries the reason (ReasonOf).
 class Decoder {
  public:
-  explicit Decoder(const Limits& limits) : limits_(limits) {}
+  explicit Decoder(const Limits& limits);
+  ~Decoder();
+  Decoder(Decoder&&) noexcept;
+  Decoder& operator=(Decoder&&) noexcept;
   const Limits& limits() const { return limits_; }
 
   // `accept`: the types this socket takes; others fail with kUnexpectedMessage (after the
   // version check, so a peer learns about version mismatches first).
   Status Decode(std::string_view frame, Message* out, MsgTypeSet accept = kAllTypes);
+  // The same, into the slot of the frame's type; *out points at that slot once the type is
+  // known (also when the body then fails), and stays null when the header itself fails.
+  Status Decode(std::string_view frame, MessageSlots* slots, Message** out,
+                MsgTypeSet accept = kAllTypes);
 
  private:
+  // Steps 1-3 of the flow: the unpacked top-level map and the message type.
+  Status DecodeHeader(std::string_view frame, MsgTypeSet accept, const msgpack::object_map** map,
+                      MsgType* type);
+  Status DecodeBody(const msgpack::object_map& map, Message* out);
+
+  // msgpack's parser and object builder, kept between frames: msgpack::unpack makes new
+  // ones (and allocates their stacks) for every frame.
+  struct Unpacker;
+
   Limits limits_;
   msgpack::zone zone_;
+  msgpack::object root_;
+  std::unique_ptr<Unpacker> unpacker_;
 };
 
 // Convenience for tools and tests: decodes a frame that must hold a T.

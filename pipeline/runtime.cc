@@ -146,7 +146,8 @@ std::string StageRuntime::LastEndpoint(size_t port) const {
 }
 
 void StageRuntime::HandleFrame(size_t i, Stage& stage, std::string_view payload) {
-  Status st = decoder_.Decode(payload, &message_, ports_[i].accepts);
+  Message* message = nullptr;
+  Status st = decoder_.Decode(payload, &messages_, &message, ports_[i].accepts);
   if (!st.ok()) {
     const Reason reason = ReasonOf(st);
     ctx_.metrics.Rejected(reason);
@@ -157,8 +158,8 @@ void StageRuntime::HandleFrame(size_t i, Stage& stage, std::string_view payload)
     }
     return;
   }
-  ctx_.metrics.Received(i, TypeOf(message_));
-  Inbound in{i, envelope_, message_};
+  ctx_.metrics.Received(i, TypeOf(*message));
+  Inbound in{i, envelope_, *message};
   const auto start = SteadyClock::now();
   stage.OnMessage(in, *outbox_);
   ctx_.metrics.ObserveHandleSeconds(

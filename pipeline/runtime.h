@@ -143,7 +143,7 @@ class StageRuntime {
   std::vector<zmq::socket_t> sockets_;
   Decoder decoder_;
   std::unique_ptr<OutboxImpl> outbox_;
-  Message message_;    // reused decode target
+  MessageSlots messages_;  // reused decode targets, one per type (warm buffers)
   Envelope envelope_;  // reused routing frames
   zmq::message_t frame_;
 };

@@ -1,5 +1,8 @@
 #include "router/feature_hasher.h"
 
+// Inlined (header-only XXH3, the same hashes as the library): most calls hash 3 to 5 bytes,
+// where the call into libxxhash costs about as much as the hash.
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include <algorithm>
@@ -38,37 +41,74 @@ bool IsSpace(unsigned char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
 
-// Accumulates signed hashed features into `out`, merging equal indices through an
-// open-addressing table of positions (0 = empty slot).
+// An empty open-addressing table of positions in the first `size` (a power of two) slots of
+// the scratch table, emptied without writing it: a slot holds epoch << 32 | (position + 1),
+// and only the slots of the current epoch are taken. (Clearing the whole table, up to three
+// times per text, was most of the hasher's instructions.)
+class PositionTable {
+ public:
+  PositionTable(FeatureHasher::Scratch* scratch, size_t size) {
+    std::vector<uint64_t>& slots = scratch->slots;
+    if (slots.size() < size) {
+      slots.assign(size, 0);  // epoch 0: never current
+      scratch->slots_epoch = 0;
+    }
+    if (++scratch->slots_epoch == 0) {  // wrapped: stale slots could look current
+      std::fill(slots.begin(), slots.end(), 0);
+      scratch->slots_epoch = 1;
+    }
+    slots_ = slots.data();
+    mask_ = size - 1;
+    epoch_ = scratch->slots_epoch;
+  }
+
+  size_t mask() const { return mask_; }
+  // The position stored in `slot`, or -1 when it is empty.
+  int64_t Get(size_t slot) const {
+    const uint64_t s = slots_[slot];
+    if ((s >> 32) != epoch_) return -1;
+    return static_cast<int64_t>(s & 0xffffffffu) - 1;
+  }
+  void Set(size_t slot, size_t position) {
+    slots_[slot] = (uint64_t{epoch_} << 32) | (position + 1);
+  }
+
+ private:
+  uint64_t* slots_;
+  size_t mask_;
+  uint32_t epoch_;
+};
+
+// Accumulates signed hashed features into `out`, merging equal indices through a
+// PositionTable.
 class Accumulator {
  public:
-  Accumulator(std::vector<uint64_t>* slots, SparseFeatures* out, uint32_t mask)
-      : slots_(slots), out_(out), mask_(mask), table_mask_(slots->size() - 1) {}
+  Accumulator(PositionTable table, SparseFeatures* out, uint32_t mask)
+      : table_(table), out_(out), mask_(mask) {}
 
   void Add(uint64_t hash, float weight) {
     const uint32_t index = static_cast<uint32_t>(hash) & mask_;
     const float value = (hash >> 63) ? -weight : weight;
-    size_t slot = Mix64(index) & table_mask_;
+    size_t slot = Mix64(index) & table_.mask();
     while (true) {
-      uint64_t& s = (*slots_)[slot];
-      if (s == 0) {
-        s = out_->index.size() + 1;
+      const int64_t p = table_.Get(slot);
+      if (p < 0) {
+        table_.Set(slot, out_->index.size());
         out_->push_back(index, value);
         return;
       }
-      if (out_->index[s - 1] == index) {
-        out_->value[s - 1] += value;
+      if (out_->index[static_cast<size_t>(p)] == index) {
+        out_->value[static_cast<size_t>(p)] += value;
         return;
       }
-      slot = (slot + 1) & table_mask_;
+      slot = (slot + 1) & table_.mask();
     }
   }
 
  private:
-  std::vector<uint64_t>* slots_;
+  PositionTable table_;
   SparseFeatures* out_;
   uint32_t mask_;
-  size_t table_mask_;
 };
 
 void ScaleRange(SparseFeatures* f, size_t begin, size_t end, float target_norm) {
@@ -124,10 +164,9 @@ void FeatureHasher::Hash(std::string_view text, std::span<const std::string_view
       options_.char_ngram_min > 0 ? options_.char_ngram_max - options_.char_ngram_min + 1 : 0;
   const size_t max_features = norm.size() * (2 + static_cast<size_t>(char_sizes)) + tags.size() + 8;
   const size_t table_size = std::bit_ceil(std::max<size_t>(64, 2 * max_features));
-  scratch->slots.assign(table_size, 0);
   out->index.reserve(max_features);
   out->value.reserve(max_features);
-  Accumulator acc(&scratch->slots, out, mask_);
+  Accumulator acc(PositionTable(scratch, table_size), out, mask_);
 
   // 1. Words and bigrams.
   const uint64_t word_seed = DeriveSeed(options_.seed, kWordStream);
@@ -151,8 +190,7 @@ void FeatureHasher::Hash(std::string_view text, std::span<const std::string_view
 
   // 2. Character n-grams, in a table of their own so the families are normalised apart.
   if (char_sizes > 0) {
-    std::fill(scratch->slots.begin(), scratch->slots.end(), 0);
-    Accumulator char_acc(&scratch->slots, out, mask_);
+    Accumulator char_acc(PositionTable(scratch, table_size), out, mask_);
     // Entries appended by char_acc must not merge with word entries by position: the table
     // was cleared, so a char n-gram that collides with a word index gets its own entry and
     // the final merge below folds it in.
@@ -184,28 +222,27 @@ void FeatureHasher::Hash(std::string_view text, std::span<const std::string_view
 
   // 4. Merge the rare cross-family collisions so indices are unique.
   if (have_chars || !tags.empty()) {
-    std::fill(scratch->slots.begin(), scratch->slots.end(), 0);
+    PositionTable table(scratch, table_size);
     const size_t total = out->size();
     size_t write = 0;
-    const size_t table_mask = scratch->slots.size() - 1;
     for (size_t read = 0; read < total; ++read) {
       const uint32_t index = out->index[read];
       const float value = out->value[read];
-      size_t slot = Mix64(index) & table_mask;
+      size_t slot = Mix64(index) & table.mask();
       while (true) {
-        uint64_t& s = scratch->slots[slot];
-        if (s == 0) {
-          s = write + 1;
+        const int64_t p = table.Get(slot);
+        if (p < 0) {
+          table.Set(slot, write);
           out->index[write] = index;
           out->value[write] = value;
           ++write;
           break;
         }
-        if (out->index[s - 1] == index) {
-          out->value[s - 1] += value;
+        if (out->index[static_cast<size_t>(p)] == index) {
+          out->value[static_cast<size_t>(p)] += value;
           break;
         }
-        slot = (slot + 1) & table_mask;
+        slot = (slot + 1) & table.mask();
       }
     }
     out->index.resize(write);

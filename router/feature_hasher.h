@@ -48,7 +48,8 @@ class FeatureHasher {
  public:
   // Reusable working memory, so hashing allocates nothing once warmed up.
   struct Scratch {
-    std::vector<uint64_t> slots;  // open-addressing table: (index+1) << 32 | position
+    std::vector<uint64_t> slots;  // open-addressing table: epoch << 32 | (position + 1)
+    uint32_t slots_epoch = 0;     // the slots of this epoch are taken, the others empty
     std::vector<uint32_t> used;
     std::vector<uint64_t> word_hashes;
     std::vector<char> normalised;

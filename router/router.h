@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "router/decision.h"
 #include "router/policy.h"
@@ -106,8 +107,13 @@ class Router {
   std::unique_ptr<Policy> policy_;
   Counters counters_;
   // Decisions in flight, by t, oldest first in inflight_order_.
-  std::unordered_map<uint64_t, Decision> inflight_;
+  using InFlightMap = std::unordered_map<uint64_t, Decision>;
+  InFlightMap inflight_;
   std::deque<uint64_t> inflight_order_;
+  // Erased nodes of inflight_ (with their vectors' capacity), reused by NoteInFlight.
+  static constexpr size_t kMaxFreeInFlight = 1024;
+  void EraseInFlight(InFlightMap::iterator it);
+  std::vector<InFlightMap::node_type> inflight_free_;
 };
 
 }  // namespace messplus::router

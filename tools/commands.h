@@ -11,5 +11,9 @@ void RegisterDemo(CLI::App& app, int* exit_code);
 void RegisterEval(CLI::App& app, int* exit_code);
 // ingest, embed, route, dispatch, feedback, up, replay, worker (tools/pipeline_commands.cc).
 void RegisterPipeline(CLI::App& app, int* exit_code);
+// publish: requests and feedback to a running pipeline (tools/publish_command.cc).
+void RegisterPublish(CLI::App& app, int* exit_code);
+// loadgen: the load-test harness (tools/loadgen/loadgen_command.cc).
+void RegisterLoadgen(CLI::App& app, int* exit_code);
 
 }  // namespace messplus::tools

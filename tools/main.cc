@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
   messplus::tools::RegisterEval(app, &exit_code);
   messplus::tools::RegisterSim(app, &exit_code);
   messplus::tools::RegisterPipeline(app, &exit_code);
+  messplus::tools::RegisterPublish(app, &exit_code);
+  messplus::tools::RegisterLoadgen(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,6 +1,7 @@
 // The pipeline's commands:
 //   messplus ingest|embed|route|dispatch|feedback --config FILE   one stage as a process
 //   messplus up --config FILE [--replay-data FILE ...]              every stage as threads
+//                             [--echo-workers N]                    (and echo workers)
 //   messplus replay --config FILE --data FILE ...                   drive a running pipeline
 //   messplus worker replay|echo ...                                 model workers
 #include <unistd.h>
@@ -23,6 +24,7 @@
 #include "tools/embedded_run.h"
 #include "tools/replay_backend.h"
 #include "tools/replay_driver.h"
+#include "tools/worker_threads.h"
 
 namespace messplus::tools {
 namespace {
@@ -250,6 +252,7 @@ struct UpFlags {
   int route_replicas = 1;
   int workers_per_model = 1;
   double latency_scale = 0.0;
+  int echo_workers = 0;
 };
 
 int RunUp(const UpFlags& f) {
@@ -286,8 +289,20 @@ int RunUp(const UpFlags& f) {
     log->error("{}", pipe.status().message());
     return 2;
   }
+  std::unique_ptr<WorkerThreads> echo;
+  if (f.echo_workers > 0) {
+    echo = std::make_unique<WorkerThreads>(zmq, *config, f.echo_workers, **stop, log);
+    // A line on stderr whatever the log level: scripts and tests wait for it.
+    if ((*pipe)->WaitReady(Millis(30000))) {
+      std::fprintf(stderr, "messplus up: ready (frontend %s, %zu echo workers)\n",
+                   config->endpoints.frontend.c_str(), echo->size());
+    } else {
+      log->warn("up: not ready after 30 s (route not synced or a model without a worker)");
+    }
+  }
   log->info("up: every stage running; Ctrl-C stops");
   Status st = (*pipe)->Join();
+  if (echo) echo->Join();
   return st.ok() ? 0 : 1;
 }
 
@@ -480,6 +495,12 @@ void RegisterPipeline(CLI::App& app, int* exit_code) {
         ->capture_default_str();
     cmd->add_option("--latency-scale", flags->latency_scale,
                     "replay workers sleep the recorded latency times this (0: no sleep)")
+        ->capture_default_str();
+    cmd->add_option("--echo-workers", flags->echo_workers,
+                    "without --replay-data: run this many echo workers per model as threads "
+                    "(text back, cost 1) and print \"messplus up: ready\" on stderr once the "
+                    "pipeline is ready")
+        ->check(CLI::Range(0, 64))
         ->capture_default_str();
     cmd->callback([flags, exit_code] { *exit_code = RunUp(*flags); });
   }

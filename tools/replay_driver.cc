@@ -169,12 +169,15 @@ Result<simulator::ReplayResult> RunPipelineReplay(
     }
   };
   Request request;  // reused
+  uint64_t last_ack_seq = 0;
   auto make_request = [&](size_t i) -> const Request& {
     const size_t row = order[i];
     request.id = ids[i];
     request.text = data.prompts[row];
     request.tenant = tenant;
     request.task = options.use_task ? data.tasks[row] : std::string();
+    // Lockstep: route decides only after applying the last acknowledged feedback.
+    request.after_seq = options.lockstep ? last_ack_seq : 0;
     return request;
   };
   auto finish = [&](size_t i) {
@@ -256,6 +259,7 @@ Result<simulator::ReplayResult> RunPipelineReplay(
         }
       } else if (auto* ack = std::get_if<FeedbackAck>(&message)) {
         if (awaiting_ack.erase(ack->request_id) == 0) continue;
+        last_ack_seq = std::max(last_ack_seq, ack->seq);
         if (ack->ok()) {
           ++stats->feedback_acked;
         } else {

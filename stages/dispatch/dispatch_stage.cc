@@ -90,10 +90,10 @@ size_t DispatchStage::live_workers(uint32_t model) const {
 }
 
 void DispatchStage::UpdateGauges() {
-  std::vector<double> live(zoo_.size(), 0.0);
-  for (const auto& [id, w] : workers_) live[w.model] += 1.0;
+  live_.assign(zoo_.size(), 0.0);
+  for (const auto& [id, w] : workers_) live_[w.model] += 1.0;
   for (size_t m = 0; m < zoo_.size(); ++m) {
-    workers_gauge_[m]->Set(live[m]);
+    workers_gauge_[m]->Set(live_[m]);
     waiting_gauge_[m]->Set(static_cast<double>(waiting_[m].size()));
   }
 }
@@ -107,23 +107,38 @@ void DispatchStage::OnMessage(Inbound& in, Outbox& out) {
 }
 
 void DispatchStage::OnDecision(DecisionMsg& d, Outbox& out) {
-  const std::string id = d.request.id;
-  if (requests_.count(id) != 0) {
+  auto [rit, inserted] = request_pool_.FindOrInsert(requests_, d.request.id);
+  if (!inserted) {
     out.Count(Reason::kDuplicateId);
-    ctx_.log->warn("dispatch: request {} is already in flight; dropping the second decision", id);
+    ctx_.log->warn("dispatch: request {} is already in flight; dropping the second decision",
+                   d.request.id);
     return;
   }
-  InFlight& f = requests_[id];
-  const std::vector<uint32_t> run = d.decision.run;
-  f.decision = std::move(d);
-  f.results.assign(run.size(), CallResult());
-  f.remaining = run.size();
-  for (size_t k = 0; k < run.size(); ++k) {
+  const std::string& id = rit->first;  // stable: map nodes do not move
+  InFlight& f = rit->second;
+  run_ = d.decision.run;
+  // Swapped, not moved: the decoder's slot gets the buffers of a finished request back.
+  std::swap(f.decision, d);
+  f.results.resize(run_.size());
+  for (CallResult& r : f.results) {
+    r.ok = false;
+    r.cost = 0.0;
+    r.answer.clear();
+    r.metadata.clear();
+    r.reason = Reason::kWorkerFailed;
+    r.error.clear();
+  }
+  f.remaining = run_.size();
+  for (size_t k = 0; k < run_.size(); ++k) {
     const uint64_t call_id = ++next_call_;
-    Call& c = calls_[call_id];
+    Call& c = call_pool_.FindOrInsert(calls_, call_id).first->second;
     c.request_id = id;
-    c.model = run[k];
+    c.model = run_[k];
     c.slot = k;
+    c.attempt = 1;
+    c.worker.clear();
+    c.avoid.clear();
+    c.deadline = TimePoint{};
     Assign(call_id, out);
   }
   UpdateGauges();
@@ -278,12 +293,16 @@ void DispatchStage::OnWorkerMessage(Inbound& in, Outbox& out) {
   } else if (!reply->error.empty()) {
     CallFailed(call_id, Reason::kWorkerFailed, reply->error, out);
   } else {
-    CallResult r;
-    r.ok = true;
-    r.cost = reply->cost;
-    r.answer = std::move(reply->answer);
-    r.metadata = std::move(reply->metadata);
-    CallDone(call_id, std::move(r), out);
+    if (CallResult* r = ResultOf(c)) {
+      r->ok = true;
+      r->cost = reply->cost;
+      // Swapped: the decoder's slot keeps warm buffers.
+      r->answer.swap(reply->answer);
+      r->metadata.swap(reply->metadata);
+      r->reason = Reason::kWorkerFailed;
+      r->error.clear();
+    }
+    Finish(cit, true, Reason::kWorkerFailed, out);
   }
   MakeIdle(identity, out);
   UpdateGauges();
@@ -310,61 +329,99 @@ void DispatchStage::CallFailed(uint64_t call_id, Reason reason, const std::strin
   CallDone(call_id, std::move(r), out);
 }
 
+DispatchStage::CallResult* DispatchStage::ResultOf(const Call& c) {
+  auto rit = requests_.find(c.request_id);
+  return rit == requests_.end() ? nullptr : &rit->second.results[c.slot];
+}
+
 void DispatchStage::CallDone(uint64_t call_id, CallResult result, Outbox& out) {
   auto it = calls_.find(call_id);
   if (it == calls_.end()) return;
-  const Call c = std::move(it->second);
-  calls_.erase(it);
-  (result.ok ? calls_ok_ : calls_failed_)[c.model]->Increment();
-  if (!result.ok) out.Count(result.reason);
-  auto rit = requests_.find(c.request_id);
-  if (rit == requests_.end()) return;
-  InFlight& f = rit->second;
-  f.results[c.slot] = std::move(result);
-  if (--f.remaining == 0) Complete(c.request_id, out);
+  const bool ok = result.ok;
+  const Reason reason = result.reason;
+  if (CallResult* r = ResultOf(it->second)) *r = std::move(result);
+  Finish(it, ok, reason, out);
 }
 
-void DispatchStage::Complete(const std::string& request_id, Outbox& out) {
-  auto it = requests_.find(request_id);
+void DispatchStage::Finish(CallMap::iterator it, bool ok, Reason reason, Outbox& out) {
+  // Out of the table first; the node (and its strings) is recycled once done with.
+  CallMap::node_type node = calls_.extract(it);
+  const Call& c = node.mapped();
+  (ok ? calls_ok_ : calls_failed_)[c.model]->Increment();
+  if (!ok) out.Count(reason);
+  auto rit = requests_.find(c.request_id);
+  if (rit != requests_.end() && --rit->second.remaining == 0) Complete(rit, out);
+  call_pool_.Recycle(std::move(node));
+}
+
+void DispatchStage::Complete(RequestMap::iterator it, Outbox& out) {
+  const std::string& request_id = it->first;
   InFlight& f = it->second;
   const router::Decision& d = f.decision.decision;
 
-  ClientReply reply;
+  // reply_ and outcome_ are reused: every field is set (or cleared) here, and buffers are
+  // swapped rather than moved so both sides stay warm.
+  ClientReply& reply = reply_;
   reply.request_id = request_id;
-  const CallResult& served = f.results[0];  // run[0] is the served model
+  reply.model.clear();
+  reply.answer.clear();
+  reply.cost = 0.0;
+  reply.total_cost = 0.0;
+  reply.explored = false;
+  reply.error_code.clear();
+  reply.error_message.clear();
+  size_t run_ok = 0;
+  size_t predicted = 0;
+  CallResult& served = f.results[0];  // run[0] is the served model
   if (served.ok) {
     reply.model = zoo_[d.served];
-    reply.answer = served.answer;
+    reply.answer.swap(served.answer);  // served.answer is not read again
     reply.cost = served.cost;
     reply.explored = d.explore;
-    reply.metadata = served.metadata;
+    reply.metadata = served.metadata;  // copy-assigned: reuses the elements' capacity
     for (size_t k = 0; k < d.run.size(); ++k) {
       if (!f.results[k].ok) continue;
       reply.total_cost += f.results[k].cost;
-      reply.models_run.push_back(zoo_[d.run[k]]);
+      if (reply.models_run.size() <= run_ok) reply.models_run.emplace_back();
+      reply.models_run[run_ok++] = zoo_[d.run[k]];
     }
-    for (size_t m = 0; m < zoo_.size(); ++m) reply.predicted.emplace_back(zoo_[m], d.p[m]);
+    for (size_t m = 0; m < zoo_.size(); ++m) {
+      if (reply.predicted.size() <= predicted) reply.predicted.emplace_back();
+      reply.predicted[predicted].first = zoo_[m];
+      reply.predicted[predicted++].second = d.p[m];
+    }
   } else {
-    reply.error_code = std::string(ReasonName(served.reason));
-    reply.error_message = "model '" + zoo_[d.served] + "': " + served.error;
+    reply.metadata.clear();
+    reply.error_code = ReasonName(served.reason);
+    reply.error_message.assign("model '").append(zoo_[d.served]).append("': ").append(
+        served.error);
   }
+  reply.models_run.resize(run_ok);
+  reply.predicted.resize(predicted);
 
-  Outcome outcome;
+  Outcome& outcome = outcome_;
   outcome.request_id = request_id;
   outcome.tenant = f.decision.request.tenant;
   outcome.task = f.decision.request.task;
   outcome.dim = f.decision.dim;
+  outcome.calls.resize(d.run.size());
   for (size_t k = 0; k < d.run.size(); ++k) {
     CallResult& r = f.results[k];
-    outcome.calls.push_back(CallOutcome{zoo_[d.run[k]], r.ok, r.ok ? r.cost : 0.0,
-                                        std::move(r.metadata), std::move(r.error)});
+    CallOutcome& c = outcome.calls[k];
+    c.model = zoo_[d.run[k]];
+    c.ok = r.ok;
+    c.cost = r.ok ? r.cost : 0.0;
+    c.metadata.swap(r.metadata);
+    c.error.swap(r.error);
   }
-  outcome.decision = std::move(f.decision.decision);
-  outcome.features = std::move(f.decision.features);
+  // The request's buffers go to the outcome and the outcome's old ones come back to the
+  // request's entry, for the next request to reuse.
+  std::swap(outcome.decision, f.decision.decision);
+  std::swap(outcome.features, f.decision.features);
   // The outcome first: the client's feedback can only follow the reply.
   out.Send(kOutcomes, outcome);
   out.Send(kReplies, reply);
-  requests_.erase(it);
+  request_pool_.Erase(requests_, it);
 }
 
 void DispatchStage::RemoveWorker(const std::string& identity, Reason reason,

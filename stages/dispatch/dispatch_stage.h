@@ -35,6 +35,7 @@
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 
+#include "pipeline/node_pool.h"
 #include "pipeline/runtime.h"
 
 namespace messplus::stages::dispatch {
@@ -97,8 +98,14 @@ class DispatchStage final : public pipeline::Stage {
                     pipeline::Outbox& out);
   void CallFailed(uint64_t call_id, pipeline::Reason reason, const std::string& detail,
                   pipeline::Outbox& out);
+  using CallMap = std::unordered_map<uint64_t, Call>;
+  using RequestMap = std::unordered_map<std::string, InFlight>;
+  // The place of a call's result in its request; null when the request is gone.
+  CallResult* ResultOf(const Call& c);
   void CallDone(uint64_t call_id, CallResult result, pipeline::Outbox& out);
-  void Complete(const std::string& request_id, pipeline::Outbox& out);
+  // Ends call `it` whose result is already in place (or whose request is gone).
+  void Finish(CallMap::iterator it, bool ok, pipeline::Reason reason, pipeline::Outbox& out);
+  void Complete(RequestMap::iterator it, pipeline::Outbox& out);
   void UpdateGauges();
 
   pipeline::StageContext& ctx_;
@@ -107,8 +114,15 @@ class DispatchStage final : public pipeline::Stage {
   std::unordered_map<std::string, Worker> workers_;  // by ROUTER identity
   std::vector<std::deque<std::string>> idle_;        // per model, least recently used first
   std::vector<std::deque<uint64_t>> waiting_;        // per model, calls without a worker
-  std::unordered_map<uint64_t, Call> calls_;
-  std::unordered_map<std::string, InFlight> requests_;
+  CallMap calls_;
+  RequestMap requests_;
+  // Erased entries of calls_ and requests_, reused (with their buffers) by the next ones.
+  pipeline::NodePool<CallMap> call_pool_;
+  pipeline::NodePool<RequestMap> request_pool_;
+  std::vector<uint32_t> run_;     // scratch: the models of the decision being dispatched
+  std::vector<double> live_;      // scratch of UpdateGauges
+  pipeline::ClientReply reply_;   // reused output messages
+  pipeline::Outcome outcome_;
   uint64_t next_call_ = 0;
   pipeline::TimePoint next_heartbeat_{};
   pipeline::ModelCall call_msg_;  // reused output message

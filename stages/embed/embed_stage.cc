@@ -90,8 +90,8 @@ void EmbedStage::AddDense(const std::vector<float>& vector, router::SparseFeatur
 }
 
 void EmbedStage::Emit(Request&& request, const std::vector<float>* dense, Outbox& out) {
-  task_tag_ = "task=" + request.task;
-  tenant_tag_ = "tenant=" + request.tenant;
+  task_tag_.assign("task=").append(request.task);  // in place: no temporary strings
+  tenant_tag_.assign("tenant=").append(request.tenant);
   std::string_view tags[2];
   size_t n = 0;
   if (!request.task.empty()) tags[n++] = task_tag_;
@@ -99,7 +99,8 @@ void EmbedStage::Emit(Request&& request, const std::vector<float>* dense, Outbox
   hasher_.Hash(request.text, std::span<const std::string_view>(tags, n), &features_.features,
                &scratch_);
   if (dense != nullptr) AddDense(*dense, &features_.features);
-  features_.request = std::move(request);
+  // Swapped, not moved: the decoder's slot keeps warm buffers for the next request.
+  std::swap(features_.request, request);
   if (!held_.empty() || !out.Send(kFeatures, features_)) held_.push_back(std::move(features_));
 }
 

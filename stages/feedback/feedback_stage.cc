@@ -183,18 +183,21 @@ void FeedbackStage::OnOutcome(Outcome& o, Outbox& out) {
   // Keep it for its feedback; make room first.
   while (outcomes_.size() >= options_.join_window_outcomes) {
     outcomes_.EvictOldest([&](const std::string&, Stored&& s) {
-      window_closed_->Add({{"feedback", s.joined ? "joined" : "none"}}).Increment();
+      WindowClosed(s.joined).Increment();
       if (!s.joined) out.Count(Reason::kEvicted);
     });
   }
-  const std::string id = o.request_id;
-  if (outcomes_.Contains(id)) {
+  if (outcomes_.Contains(o.request_id)) {
     // The id was used again; the newer request takes the window.
     out.Count(Reason::kDuplicateId);
   }
   const TimePoint now = ctx_.clock.Now();
-  Stored& stored =
-      outcomes_.Insert(id, Stored{std::move(o), now, false}, now + options_.join_window);
+  // A reused entry: swapped rather than moved, so the decoder's slot gets its buffers back.
+  Stored& stored = outcomes_.Slot(o.request_id, now + options_.join_window);
+  std::swap(stored.outcome, o);
+  stored.arrived = now;
+  stored.joined = false;
+  const std::string& id = stored.outcome.request_id;
   window_gauge_->Set(static_cast<double>(outcomes_.size()));
 
   if (Feedback* early = early_.Find(id)) {
@@ -265,7 +268,10 @@ void FeedbackStage::Join(Feedback& f, Stored& stored, Outbox& out) {
   update_.costs.clear();
   update_.labels = labels_;
   update_.dim = o.dim;
-  update_.features = std::move(stored.outcome.features);  // a joined outcome needs no features
+  // A joined outcome needs no features: they go to the update, whose old buffers stay with
+  // the entry (emptied) for reuse.
+  std::swap(update_.features, stored.outcome.features);
+  stored.outcome.features.clear();
   Publish(out);
   stored.joined = true;
   feedback_applied_->Increment();
@@ -280,18 +286,35 @@ void FeedbackStage::Join(Feedback& f, Stored& stored, Outbox& out) {
         out);
 }
 
+prometheus::Counter& FeedbackStage::WindowClosed(bool joined) {
+  // Looked up once per label value, on first use (as the per-outcome lookup did).
+  prometheus::Counter*& c = joined ? window_closed_joined_ : window_closed_none_;
+  if (c == nullptr) c = &window_closed_->Add({{"feedback", joined ? "joined" : "none"}});
+  return *c;
+}
+
 void FeedbackStage::Ack(const Feedback& f, Reason reason, const std::string& message, Outbox& out) {
   out.Count(reason);
   if (f.token == 0) return;  // not sent through ingest: nobody to tell
-  FeedbackAck ack{f.request_id, f.token, std::string(ReasonName(reason)), message, 0};
-  out.Send(kAcks, ack);
+  ack_.request_id = f.request_id;
+  ack_.token = f.token;
+  ack_.status = ReasonName(reason);
+  ack_.message = message;
+  ack_.applied = 0;
+  ack_.seq = seq_;
+  out.Send(kAcks, ack_);
 }
 
 void FeedbackStage::AckOk(const Feedback& f, uint32_t applied, const std::string& message,
                           Outbox& out) {
   if (f.token == 0) return;
-  FeedbackAck ack{f.request_id, f.token, "ok", message, applied};
-  out.Send(kAcks, ack);
+  ack_.request_id = f.request_id;
+  ack_.token = f.token;
+  ack_.status = "ok";
+  ack_.message = message;
+  ack_.applied = applied;
+  ack_.seq = seq_;  // the update that carried this feedback (published just before)
+  out.Send(kAcks, ack_);
 }
 
 Status FeedbackStage::Checkpoint() {
@@ -314,7 +337,7 @@ Status FeedbackStage::Checkpoint() {
 
 void FeedbackStage::OnTick(TimePoint now, Outbox& out) {
   const size_t closed = outcomes_.Expire(now, [&](const std::string&, Stored&& s) {
-    window_closed_->Add({{"feedback", s.joined ? "joined" : "none"}}).Increment();
+    WindowClosed(s.joined).Increment();
   });
   if (closed > 0) window_gauge_->Set(static_cast<double>(outcomes_.size()));
   early_.Expire(now, [&](const std::string&, Feedback&& f) {

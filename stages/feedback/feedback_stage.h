@@ -96,10 +96,15 @@ class FeedbackStage final : public pipeline::Stage {
   pipeline::TimePoint next_checkpoint_{};
   pipeline::ExpiringMap<std::string, Stored> outcomes_;
   pipeline::ExpiringMap<std::string, pipeline::Feedback> early_;
-  pipeline::StateUpdate update_;  // reused output message
+  prometheus::Counter& WindowClosed(bool joined);
+
+  pipeline::StateUpdate update_;  // reused output messages
+  pipeline::FeedbackAck ack_;
   std::vector<router::ModelCost> costs_;
   std::vector<router::ModelLabel> labels_;
   prometheus::Family<prometheus::Counter>* window_closed_;
+  prometheus::Counter* window_closed_joined_ = nullptr;  // window_closed_{feedback}, cached
+  prometheus::Counter* window_closed_none_ = nullptr;
   prometheus::Counter* feedback_applied_;
   prometheus::Gauge* seq_gauge_;
   prometheus::Gauge* window_gauge_;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <iterator>
 
 #include <fmt/format.h>
 
@@ -84,7 +85,8 @@ void IngestStage::OnRequest(Inbound& in, Request& request, Outbox& out) {
     return;
   }
   if (request.id.empty()) {
-    request.id = id_prefix_ + std::to_string(++next_id_);
+    request.id.assign(id_prefix_);  // in place: the decode slot keeps its capacity
+    fmt::format_to(std::back_inserter(request.id), "{}", ++next_id_);
   } else if (requests_.Contains(request.id)) {
     out.Reject(in, Reason::kDuplicateId, "request '" + request.id + "' is already in flight",
                request.id);
@@ -96,7 +98,9 @@ void IngestStage::OnRequest(Inbound& in, Request& request, Outbox& out) {
     return;
   }
   const TimePoint now = ctx_.clock.Now();
-  requests_.Insert(request.id, PendingRequest{in.from, now}, now + options_.request_timeout);
+  PendingRequest& pending = requests_.Slot(request.id, now + options_.request_timeout);
+  pending.client.assign(in.from.begin(), in.from.end());  // reuses a recycled entry's strings
+  pending.received = now;
   UpdateGauges();
 }
 
@@ -112,8 +116,10 @@ void IngestStage::OnFeedback(Inbound& in, Feedback& feedback, Outbox& out) {
                feedback.request_id);
     return;
   }
-  feedback_.Insert(feedback.token, PendingFeedback{in.from, feedback.request_id},
-                   ctx_.clock.Now() + options_.feedback_timeout);
+  PendingFeedback& pending =
+      feedback_.Slot(feedback.token, ctx_.clock.Now() + options_.feedback_timeout);
+  pending.client.assign(in.from.begin(), in.from.end());
+  pending.request_id.assign(feedback.request_id);
 }
 
 void IngestStage::OnReply(ClientReply& reply, Outbox& out) {

@@ -60,6 +60,13 @@ RouteStage::RouteStage(PassKey, StageContext& ctx, std::unique_ptr<router::Route
                           .Labels({{"stage", "route"}})
                           .Register(registry)
                           .Add({});
+  auto& after_seq = prometheus::BuildCounter()
+                        .Name("messplus_route_after_seq_total")
+                        .Help("Requests that waited for their after_seq, by how the wait ended")
+                        .Labels({{"stage", "route"}})
+                        .Register(registry);
+  after_seq_reached_ = &after_seq.Add({{"outcome", "reached"}});
+  after_seq_timeout_ = &after_seq.Add({{"outcome", "timeout"}});
   seq_gauge_ = &prometheus::BuildGauge()
                     .Name("messplus_route_state_seq")
                     .Help("Sequence number of the last learning event applied")
@@ -103,6 +110,33 @@ void RouteStage::OnMessage(Inbound& in, Outbox& out) {
 }
 
 void RouteStage::OnFeatures(Features& f, Outbox& out) {
+  if (parked_.empty() && f.request.after_seq <= seq_) {
+    Decide(f, out);
+    return;
+  }
+  // Rare (lockstep replays, read-your-feedback clients): the copy is not on the hot path.
+  parked_.push_back({std::move(f), ctx_.clock.Now() + ctx_.config.route.after_seq_timeout});
+  ReleaseParked(ctx_.clock.Now(), false, out);
+}
+
+void RouteStage::ReleaseParked(TimePoint now, bool all, Outbox& out) {
+  while (!parked_.empty() && held_.empty()) {
+    Parked& p = parked_.front();
+    if (p.features.request.after_seq > seq_) {
+      if (!all && now < p.deadline) return;
+      after_seq_timeout_->Increment();
+      ctx_.log->warn("route: request {} waited {} ms for state seq {} (at {}); deciding",
+                     p.features.request.id, ctx_.config.route.after_seq_timeout.count(),
+                     p.features.request.after_seq, seq_);
+    } else if (p.features.request.after_seq > 0) {
+      after_seq_reached_->Increment();
+    }
+    Decide(p.features, out);
+    parked_.pop_front();
+  }
+}
+
+void RouteStage::Decide(Features& f, Outbox& out) {
   Result<uint32_t> tenant = router_->TenantIndex(f.request.tenant);
   if (!tenant.ok()) {
     // Ingest admits configured tenants only: the stages' configurations differ.
@@ -116,7 +150,7 @@ void RouteStage::OnFeatures(Features& f, Outbox& out) {
     ctx_.log->warn("route: Decide refused request {}: {}", f.request.id, st.message());
     return;
   }
-  decision_.request = std::move(f.request);
+  std::swap(decision_.request, f.request);  // swapped, like the features below
   std::swap(decision_.features, f.features);  // f is the runtime's scratch: keep both warm
   if (!held_.empty() || !out.Send(kDecisions, decision_)) held_.push_back(decision_);
   const router::Decision& d = decision_.decision;
@@ -183,15 +217,18 @@ void RouteStage::OnUpdate(const StateUpdate& u, Outbox& out) {
   seq_ = u.seq;
   updates_applied_->Increment();
   seq_gauge_->Set(static_cast<double>(seq_));
+  if (!parked_.empty()) ReleaseParked(ctx_.clock.Now(), false, out);
 }
 
 void RouteStage::OnShutdown(Outbox& out) {
+  ReleaseParked(ctx_.clock.Now(), true, out);
   while (!held_.empty() && out.Send(kDecisions, held_.front())) held_.pop_front();
   if (!held_.empty()) out.Count(Reason::kShutdown, static_cast<double>(held_.size()));
 }
 
 void RouteStage::OnTick(TimePoint now, Outbox& out) {
   while (!held_.empty() && out.Send(kDecisions, held_.front())) held_.pop_front();
+  ReleaseParked(now, false, out);
   if (synced_ && now - last_heard_ > ctx_.config.route.silence_timeout) {
     ctx_.log->warn("route: no update or heartbeat from the collector for {} ms; resyncing",
                    ctx_.config.route.silence_timeout.count());

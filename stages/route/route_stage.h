@@ -18,6 +18,9 @@
 //   features   PULL   connect  <- embed: features
 //   decisions  PUSH   connect  -> dispatch: decision
 //
+// A request with after_seq > the applied seq waits (parked, in arrival order, and so do the
+// requests behind it) until an update brings the seq there or route.after_seq_timeout passes.
+//
 // A decision the decisions socket refuses (dispatch's HWM reached) is held and sent again on
 // the next tick, and features are not read meanwhile: back-pressure, not loss.
 //
@@ -54,9 +57,10 @@ class RouteStage final : public pipeline::Stage {
   // While a snapshot is awaited, updates stay queued in the SUB socket (Clone, step 2).
   bool Accepting(size_t port) const override {
     if (port == kUpdates) return synced_;
-    return port != kFeatures || held_.empty();
+    return port != kFeatures ||
+           (held_.empty() && parked_.size() < static_cast<size_t>(ctx_.config.route.hwm));
   }
-  bool Idle() const override { return held_.empty(); }
+  bool Idle() const override { return held_.empty() && parked_.empty(); }
   void OnShutdown(pipeline::Outbox& out) override;
 
   const router::Router& router() const { return *router_; }
@@ -72,6 +76,10 @@ class RouteStage final : public pipeline::Stage {
 
  private:
   void OnFeatures(pipeline::Features& f, pipeline::Outbox& out);
+  void Decide(pipeline::Features& f, pipeline::Outbox& out);
+  // Decides the parked requests whose after_seq is reached, or all of them when `all`,
+  // oldest first; stops at the first that must still wait.
+  void ReleaseParked(pipeline::TimePoint now, bool all, pipeline::Outbox& out);
   void OnUpdate(const pipeline::StateUpdate& u, pipeline::Outbox& out);
   void OnSnapshot(const pipeline::StateSnapshot& s);
   void Resync(const char* cause);
@@ -82,6 +90,11 @@ class RouteStage final : public pipeline::Stage {
   pipeline::SlaMetrics sla_;
   pipeline::DecisionMsg decision_;          // reused output message
   std::deque<pipeline::DecisionMsg> held_;  // refused by the decisions socket, oldest first
+  struct Parked {
+    pipeline::Features features;
+    pipeline::TimePoint deadline;
+  };
+  std::deque<Parked> parked_;  // waiting for their after_seq, oldest first
   bool synced_ = false;
   bool awaiting_ = false;  // a snapshot request is out
   uint64_t nonce_ = 0;
@@ -91,6 +104,8 @@ class RouteStage final : public pipeline::Stage {
   pipeline::TimePoint last_heard_{};
   prometheus::Family<prometheus::Counter>* resyncs_;
   prometheus::Counter* updates_applied_;
+  prometheus::Counter* after_seq_reached_;
+  prometheus::Counter* after_seq_timeout_;
   prometheus::Gauge* seq_gauge_;
   prometheus::Gauge* synced_gauge_;
 };

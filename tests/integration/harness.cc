@@ -60,10 +60,12 @@ TempDir::~TempDir() {
 
 Result<std::unique_ptr<Process>> Process::Start(const std::vector<std::string>& argv,
                                                 const std::string& log_path,
-                                                const std::string& stdout_path) {
+                                                const std::string& stdout_path,
+                                                const std::string& stdin_path) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(
+      &actions, STDIN_FILENO, (stdin_path.empty() ? "/dev/null" : stdin_path.c_str()), O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO,
                                    (stdout_path.empty() ? log_path : stdout_path).c_str(),
                                    O_WRONLY | O_CREAT | O_APPEND, 0644);

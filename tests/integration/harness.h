@@ -58,10 +58,12 @@ class TempDir {
 
 class Process {
  public:
-  // Starts argv[0] with stdout to `stdout_path` (or the log) and stderr to `log_path`.
+  // Starts argv[0] with stdout to `stdout_path` (or the log), stderr to `log_path` and stdin
+  // from `stdin_path` (or /dev/null).
   static Result<std::unique_ptr<Process>> Start(const std::vector<std::string>& argv,
                                                 const std::string& log_path,
-                                                const std::string& stdout_path = "");
+                                                const std::string& stdout_path = "",
+                                                const std::string& stdin_path = "");
   ~Process();
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;

@@ -6,7 +6,9 @@
 // Tolerances, and why they differ:
 //  * --lockstep (one request at a time, the next after the feedback acks) gives the router
 //    the simulator's timing; its cost must be within kLockstepTolerance (1%) of `sim`. In
-//    practice it is identical.
+//    practice it is identical: each request carries the ack's state seq as `after_seq`, so
+//    route waits for the update that carries the previous label even when a loaded machine
+//    delivers the collector's PUB later than the client's next request.
 //  * concurrent replays (8 in flight) change when feedback reaches the route replica: the
 //    decision for request i sees the labels of about i - 8 instead of i - 1. The adaptive
 //    policy's trajectory depends on its earliest labels, so a run is like `sim` with another

@@ -28,6 +28,7 @@ Request SampleRequest() {
   r.task = "arc_challenge";
   r.metadata = {{"user", "u42"}, {"lang", "en"}};
   r.ingest_ns = 1700000000123456789;
+  r.after_seq = 1234;
   return r;
 }
 
@@ -102,7 +103,7 @@ std::vector<Message> Samples() {
   fb.labels = {{"large", 1.0}, {"medium", 0.0}};
   fb.token = 5;
   out.emplace_back(fb);
-  out.emplace_back(FeedbackAck{"req-1", 5, "ok", "", 2});
+  out.emplace_back(FeedbackAck{"req-1", 5, "ok", "", 2, 1001});
   out.emplace_back(SnapshotRequest{12345});
   out.emplace_back(StateSnapshot{12345, 7, 1000, std::string("\x81\xa1x\x01", 4)});
   StateUpdate up;
@@ -149,6 +150,7 @@ TEST(Protocol, RoundTripKeepsFieldValues) {
   EXPECT_EQ(d->request.id, "req-1");
   EXPECT_EQ(d->request.metadata.size(), 2u);
   EXPECT_EQ(d->request.ingest_ns, 1700000000123456789);
+  EXPECT_EQ(d->request.after_seq, 1234u);
   EXPECT_EQ(d->features.index, SampleFeatures().index);
   EXPECT_EQ(d->features.value, SampleFeatures().value);
   EXPECT_EQ(d->decision.run, (std::vector<uint32_t>{2, 1}));
@@ -323,8 +325,11 @@ TEST(ProtocolReject, LongIdIsOversized) {
 
 TEST(ProtocolReject, HugeMetadataIsOversized) {
   Request r = SampleRequest();
-  for (size_t i = 0; i <= kMaxMetadataEntries; ++i)
-    r.metadata.push_back({"k" + std::to_string(i), "v"});
+  for (size_t i = 0; i <= kMaxMetadataEntries; ++i) {
+    std::string key = "k";  // not "k" + to_string(i): g++ 12 -O3 warns (false -Wrestrict)
+    key += std::to_string(i);
+    r.metadata.push_back({key, "v"});
+  }
   EXPECT_EQ(DecodeReason(EncodeToString(r)), Reason::kOversized);
 }
 
@@ -368,6 +373,51 @@ TEST(ProtocolReject, FeatureIndexBeyondDimIsBadValue) {
   Features f{SampleRequest(), 1024, SampleFeatures()};
   f.features.index[0] = 5000;
   EXPECT_EQ(DecodeReason(EncodeToString(f)), Reason::kBadValue);
+}
+
+// The features decoder validates in bulk and walks entry by entry only when something is
+// wrong: every kind of bad entry, anywhere in a long vector, is still found, and the message
+// names the first bad entry's field.
+TEST(ProtocolReject, EveryBadFeatureEntryIsFoundWhereverItIs) {
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  const float bad_values[] = {std::numeric_limits<float>::quiet_NaN(), kInf, -kInf, 1.0001e4f,
+                              -2e4f, 3e38f};
+  for (const uint32_t dim : {1024u, 1000u}) {  // a power of two (bulk OR check) and not
+    Limits lim = ZooLimits();
+    lim.dim = 0;  // any dim
+    Features good{SampleRequest(), dim, {}};
+    for (uint32_t i = 0; i < 300; ++i) good.features.push_back(i * 3 % dim, 0.01f * i - 1.0f);
+    good.features.push_back(dim - 1, kMaxFeatureValue);   // both bounds are inclusive ...
+    good.features.push_back(0, -kMaxFeatureValue);
+    ASSERT_TRUE(DecodeAs<Features>(EncodeToString(good), lim).ok()) << dim;
+    for (size_t at : {size_t{0}, size_t{7}, size_t{150}, good.features.size() - 1}) {
+      for (float v : bad_values) {
+        Features f = good;
+        f.features.value[at] = v;
+        Result<Features> r = DecodeAs<Features>(EncodeToString(f), lim);
+        ASSERT_FALSE(r.ok()) << "dim " << dim << " value " << v << " at " << at;
+        EXPECT_EQ(ReasonOf(r.status()), Reason::kBadValue);
+        EXPECT_NE(r.status().message().find("features.val"), std::string::npos);
+      }
+      for (uint32_t index : {dim, dim + 1, 2 * dim, 0xffffffffu}) {
+        Features f = good;
+        f.features.index[at] = index;
+        Result<Features> r = DecodeAs<Features>(EncodeToString(f), lim);
+        ASSERT_FALSE(r.ok()) << "dim " << dim << " index " << index << " at " << at;
+        EXPECT_EQ(ReasonOf(r.status()), Reason::kBadValue);
+        EXPECT_NE(r.status().message().find("features.idx"), std::string::npos);
+      }
+      // Two bad entries: the message is about the first one.
+      Features f = good;
+      f.features.index[at == 0 ? 1 : 0] = dim;
+      f.features.value[at] = kInf;
+      Result<Features> r = DecodeAs<Features>(EncodeToString(f), lim);
+      ASSERT_FALSE(r.ok());
+      EXPECT_NE(r.status().message().find(at == 0 ? "features.val" : "features.idx"),
+                std::string::npos)
+          << r.status().message();
+    }
+  }
 }
 
 TEST(ProtocolReject, DecisionNotMatchingTheZooIsBadValue) {
