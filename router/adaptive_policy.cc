@@ -15,6 +15,7 @@ constexpr double kUcbStdErrors = 2.0;     // optimism of the exploration candida
 constexpr double kFloorScales = 3.0;      // the backlog's floor, in backlog scales below 0
 constexpr double kMaxBehind = 20.0;       // caps the optimism's growth, in backlog scales
 constexpr double kTextBiasPrior = 50.0;   // pseudo-labels of the text bias correction
+constexpr uint64_t kRediscoverDecisions = 100;  // cost discovery retried after this many
 constexpr double kMaxCorrection = 3.0;    // the integral corrects the price by e^+-3 at most
 // The integral starts when the starting backlog is worked off, or after this many labels
 // if it never is (the estimates are then too far off for the backlog to come down).
@@ -53,7 +54,8 @@ AdaptivePolicy::AdaptivePolicy(const RouterConfig& config)
       shared_(config.hashing.dim(), 1, config.predictor),
       text_bias_(num_models_, 0.0),
       text_bias_n_(num_models_, 0.0),
-      warmup_requested_(num_models_, 0.0) {
+      warmup_requested_(num_models_, 0.0),
+      discovery_t_(num_models_, 0) {
   cost_order_.resize(num_models_);
   for (size_t m = 0; m < num_models_; ++m) cost_order_[m] = m;
   UpdateLean();
@@ -295,13 +297,18 @@ void AdaptivePolicy::Decide(const RouteRequest& request, uint64_t task_key, Deci
   // it is would only dig the backlog deeper.
   if (behind > 0.0 && tuning_.optimism > 0.0) {
     const double chosen_cost = out->cost_estimate[exploit];
+    // The floor applies only while the choice itself is not expected to reach the target:
+    // then the SLA rests on some dearer model being better than measured.
+    const double floor = tilde_[exploit] < target ? tuning_.optimism_floor : 0.0;
     for (size_t m = 0; m < m_count; ++m) {
       if (out->cost_estimate[m] <= chosen_cost) continue;
       // The benefit of the doubt fades as the model's labels on this task accumulate: a
       // well-measured model is judged on its measurements.
       const double n = task == nullptr ? 0.0 : task->n[m];
       const double doubt = std::max(0.0, 1.0 - n / tuning_.optimism_labels);
-      tilde_[m] = std::min(1.0, tilde_[m] + bonus * tuning_.optimism * behind * doubt * sd_[m]);
+      const double z = bonus * tuning_.optimism * behind;
+      const double z_used = doubt * z + (1.0 - doubt) * std::min(z, floor);
+      tilde_[m] = std::min(1.0, tilde_[m] + z_used * sd_[m]);
       out->score[m] = v * out->cost_estimate[m] + q * (target - tilde_[m]);
     }
     exploit = CommonState::ArgminScore(out->score, out->cost_estimate);
@@ -317,6 +324,36 @@ void AdaptivePolicy::Decide(const RouteRequest& request, uint64_t task_key, Deci
   out->explore = false;
   out->explore_probability = 0.0;
   out->run_probability[exploit] = 1.0;
+
+  // Cost discovery: a model whose cost is unknown (never observed, no configured prior) runs
+  // beside the choice, outside the exploration budget, once, and again every
+  // kRediscoverDecisions decisions while its cost stays unknown (its call failed, or its
+  // outcome is still on the way). Without it, an unknown model is tried only when its plain
+  // score wins, and it is excluded from optimism and exploration (both need a price): with
+  // requests in flight the first decisions all see every cost unknown and pick the same
+  // model, and a dear model never tried is judged at the pooled mean, below a good cheaper
+  // one, for as long as its cost stays unknown.
+  bool discovering = false;
+  for (size_t m = 0; m < m_count && tuning_.cost_discovery; ++m) {
+    if (m == exploit || state_.costs.Known(m)) continue;
+    if (discovery_t_[m] != 0 && out->t < discovery_t_[m] + kRediscoverDecisions) continue;
+    discovery_t_[m] = out->t;
+    out->run.push_back(static_cast<uint32_t>(m));
+    out->run_probability[m] = 1.0;
+    discovering = true;
+  }
+  if (discovering) {
+    out->explore = true;
+    out->explore_probability = 1.0;
+    // Serve the answer expected to satisfy most (the choice on ties).
+    size_t best = 0;
+    for (size_t k = 1; k < out->run.size(); ++k) {
+      if (out->p[out->run[k]] > out->p[out->run[best]]) best = k;
+    }
+    std::swap(out->run[0], out->run[best]);
+    out->served = out->run[0];
+    return;
+  }
 
   // Warm-up: until every model has warmup_labels labels (over all tasks), the model with the
   // fewest runs beside the choice, outside the exploration budget. A handful of labels per

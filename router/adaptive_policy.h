@@ -160,6 +160,9 @@ class AdaptivePolicy final : public Policy {
   std::vector<double> text_bias_, text_bias_n_;
   std::vector<size_t> cost_order_;        // models by cost estimate, cheapest first
   std::vector<double> warmup_requested_;  // warm-up calls asked for, per model (this router)
+  // Cost discovery: t of the last decision that ran each model while its cost was unknown
+  // (0: never), at this router.
+  std::vector<uint64_t> discovery_t_;
 
   // Scratch for Decide/OnFeedback (no allocation per request once sized).
   std::vector<double> base_, tilde_, sd_, logits_, weights_;

@@ -35,6 +35,7 @@ const TuningField kTuningFields[] = {
     {"price_integral", &AdaptiveTuning::price_integral, nullptr, nullptr},
     {"optimism", &AdaptiveTuning::optimism, nullptr, nullptr},
     {"optimism_labels", &AdaptiveTuning::optimism_labels, nullptr, nullptr},
+    {"optimism_floor", &AdaptiveTuning::optimism_floor, nullptr, nullptr},
     {"optimism_start", &AdaptiveTuning::optimism_start, nullptr, nullptr},
     {"thompson", &AdaptiveTuning::thompson, nullptr, nullptr},
     {"novelty_z", &AdaptiveTuning::novelty_z, nullptr, nullptr},
@@ -48,6 +49,7 @@ const TuningField kTuningFields[] = {
     {"text_gate_z", &AdaptiveTuning::text_gate_z, nullptr, nullptr},
     {"text_gate_min_labels", &AdaptiveTuning::text_gate_min_labels, nullptr, nullptr},
     {"count_pending", nullptr, &AdaptiveTuning::count_pending, nullptr},
+    {"cost_discovery", nullptr, &AdaptiveTuning::cost_discovery, nullptr},
     {"pending_z", &AdaptiveTuning::pending_z, nullptr, nullptr},
     {"exponential_queue", nullptr, &AdaptiveTuning::exponential_queue, nullptr},
     {"price_refresh_labels", nullptr, nullptr, &AdaptiveTuning::price_refresh_labels},
@@ -143,6 +145,7 @@ Status RouterConfig::Validate() const {
   nonneg(a.margin, "margin");
   positive(a.margin_scale, "margin_scale");
   nonneg(a.optimism, "optimism");
+  nonneg(a.optimism_floor, "optimism_floor");
   nonneg(a.price_integral, "price_integral");
   positive(a.optimism_labels, "optimism_labels");
   nonneg(a.optimism_start, "optimism_start");

@@ -81,6 +81,11 @@ struct AdaptiveTuning {
   double optimism = 1.0;
   // ... fading linearly to nothing once the model has optimism_labels labels on the task.
   double optimism_labels = 100.0;
+  // ... except that, however well measured, a model keeps up to optimism_floor standard
+  // errors of it while behind (a UCB): an estimate stuck low by an unlucky or biased start
+  // is retried as long as the backlog says the SLA is at stake, and standard errors shrink
+  // with labels, so a model that is truly worse is still written off.
+  double optimism_floor = 1.0;
   // ... starting once the backlog exceeds optimism_start units and growing without bound
   // (in backlog scales) beyond, so that far behind the target every model not ruled out
   // by the evidence is tried.
@@ -102,6 +107,9 @@ struct AdaptiveTuning {
   // the served one, chosen among those that could change decisions; the better of the two
   // answers (by estimate) is served.
   double explore_budget = 0.05;
+  // A model whose cost is unknown (never observed, no configured prior) runs beside the
+  // choice once (again every 100 decisions while it stays unknown), outside the budget.
+  bool cost_discovery = true;
   // Warm-up calls of each model run beside the choice before the budget applies.
   double warmup_labels = 0.0;
   double explore_rate = 0.25;

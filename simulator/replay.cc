@@ -17,11 +17,18 @@ namespace {
 constexpr uint64_t kOrderStream = 0x6f72646572ull;  // "order"
 constexpr uint64_t kFeedbackStream = 0x666262ull;   // "fbb"
 
+constexpr uint64_t kJitterStream = 0x6a6974ull;     // "jit"
+
 struct PendingFeedback {
   uint64_t due;  // delivered before the decision of request `due`
+  uint64_t i;    // the request's number: ties in `due` go in request order
   size_t row;
   router::Decision decision;
 };
+// std::push_heap keeps the largest on top: "larger" is due later.
+bool DueLater(const PendingFeedback& a, const PendingFeedback& b) {
+  return a.due != b.due ? a.due > b.due : a.i > b.i;
+}
 
 }  // namespace
 
@@ -83,6 +90,7 @@ Result<ReplayResult> RunReplay(const Dataset& data, const ReplayOptions& options
   if (!(options.alpha >= 0.0 && options.alpha <= 1.0)) {
     return Status::InvalidArgument("alpha must be in [0, 1]");
   }
+  if (options.in_flight == 0) return Status::InvalidArgument("in_flight must be at least 1");
   if (!(options.feedback_rate >= 0.0 && options.feedback_rate <= 1.0)) {
     return Status::InvalidArgument("feedback rate must be in [0, 1]");
   }
@@ -121,8 +129,15 @@ Result<ReplayResult> RunReplay(const Dataset& data, const ReplayOptions& options
   const size_t n = order.size();
 
   Rng feedback_rng = FeedbackRng(config.seed);
-  std::deque<PendingFeedback> pending;
+  Rng jitter_rng(Rng::Mix(config.seed, kJitterStream));
+  std::vector<PendingFeedback> pending;  // a heap by (due, i)
   std::vector<router::ModelCost> costs;
+  struct PendingOutcome {
+    uint64_t due;
+    router::Decision decision;
+    std::vector<router::ModelCost> costs;
+  };
+  std::deque<PendingOutcome> outcomes;  // due in request order
   std::vector<router::ModelLabel> labels;
   router::Decision decision;
 
@@ -147,9 +162,15 @@ Result<ReplayResult> RunReplay(const Dataset& data, const ReplayOptions& options
   };
 
   for (size_t i = 0; i < n; ++i) {
+    while (!outcomes.empty() && outcomes.front().due <= i) {
+      router.ClearInFlight(outcomes.front().decision);
+      MESSPLUS_RETURN_IF_ERROR(router.RecordCosts(outcomes.front().decision, outcomes.front().costs));
+      outcomes.pop_front();
+    }
     while (!pending.empty() && pending.front().due <= i) {
-      MESSPLUS_RETURN_IF_ERROR(deliver(pending.front()));
-      pending.pop_front();
+      std::pop_heap(pending.begin(), pending.end(), DueLater);
+      MESSPLUS_RETURN_IF_ERROR(deliver(pending.back()));
+      pending.pop_back();
     }
     const size_t row = order[i];
     router::RouteRequest request;
@@ -166,7 +187,12 @@ Result<ReplayResult> RunReplay(const Dataset& data, const ReplayOptions& options
       // Everything but the decision rule's own choice is exploration.
       if (j != decision.chosen) unserved_cost += c;
     }
-    MESSPLUS_RETURN_IF_ERROR(router.RecordCosts(decision, costs));
+    if (options.in_flight > 1) {
+      router.NoteInFlight(decision);
+      outcomes.push_back({i + options.in_flight, decision, costs});
+    } else {
+      MESSPLUS_RETURN_IF_ERROR(router.RecordCosts(decision, costs));
+    }
 
     const double s = data.Score(row, decision.served);
     total_sat += s;
@@ -184,11 +210,15 @@ Result<ReplayResult> RunReplay(const Dataset& data, const ReplayOptions& options
     }
 
     if (feedback_rng.Bernoulli(options.feedback_rate)) {
-      PendingFeedback f{i + options.feedback_delay, row, decision};
-      if (options.feedback_delay == 0) {
+      uint64_t delay = options.feedback_delay;
+      if (options.feedback_jitter > 0) delay += jitter_rng.Below(options.feedback_jitter + 1);
+      if (options.in_flight > 1) delay = std::max<uint64_t>(delay, options.in_flight);
+      PendingFeedback f{i + delay, i, row, decision};
+      if (delay == 0) {
         MESSPLUS_RETURN_IF_ERROR(deliver(f));
       } else {
         pending.push_back(std::move(f));
+        std::push_heap(pending.begin(), pending.end(), DueLater);
       }
     }
     if (options.trace) {

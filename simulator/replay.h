@@ -34,6 +34,14 @@ struct ReplayOptions {
   // Share of requests whose satisfaction is ever reported, and how many requests later.
   double feedback_rate = 1.0;
   uint64_t feedback_delay = 0;
+  // Each label is further delayed by a uniform 0..feedback_jitter requests (seeded), so labels
+  // arrive out of order, as from users or a pipeline with requests in flight.
+  uint64_t feedback_jitter = 0;
+  // Requests in flight, as a pipeline has them: the outcome (costs) of request i reaches the
+  // router only before decision i + in_flight, and the router counts the requests in flight
+  // (Router::NoteInFlight) until then, as a route replica does. Labels come no earlier than
+  // their outcome. 1: each outcome before the next decision.
+  uint64_t in_flight = 1;
   // Give the row's task to the router (as RouteRequest::task and a hashed tag).
   bool use_task = true;
   // Keep a per-request trace in the result.

@@ -24,6 +24,14 @@ void AddRouterFlags(CLI::App* cmd, RouterFlags* f) {
   cmd->add_option("--feedback-delay", f->feedback_delay,
                   "feedback arrives this many requests after the decision")
       ->capture_default_str();
+  cmd->add_option("--feedback-jitter", f->feedback_jitter,
+                  "each label arrives a further 0..N requests later (seeded): out of order")
+      ->capture_default_str();
+  cmd->add_option("--in-flight", f->in_flight,
+                  "requests in flight, as in a pipeline: outcomes reach the router N requests "
+                  "after the decision, and the router counts the requests in flight meanwhile")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 20))
+      ->capture_default_str();
   cmd->add_flag("--no-task", f->no_task, "do not give the row's task to the router");
   cmd->add_option("--limit", f->limit, "replay at most this many requests (0: all)");
   cmd->add_option("--tune", f->tune,
@@ -111,6 +119,8 @@ Result<simulator::ReplayOptions> ToReplayOptions(const RouterFlags& f, double al
   o.alpha = alpha;
   o.feedback_rate = f.feedback_rate;
   o.feedback_delay = f.feedback_delay;
+  o.feedback_jitter = f.feedback_jitter;
+  o.in_flight = f.in_flight;
   o.use_task = !f.no_task;
   o.limit = f.limit;
   return o;

@@ -21,6 +21,8 @@ struct RouterFlags {
   std::vector<uint64_t> seeds{42};
   double feedback_rate = 1.0;
   uint64_t feedback_delay = 0;
+  uint64_t feedback_jitter = 0;
+  uint64_t in_flight = 1;
   bool no_task = false;
   size_t limit = 0;
   router::HashingOptions hashing;

@@ -866,6 +866,59 @@ TEST(AdaptiveExploration, ZeroBudgetNeverRunsASecondModel) {
   });
 }
 
+// Cost discovery: models without a configured cost prior, decided with requests in flight
+// (no outcome comes back between the decisions).
+TEST(AdaptiveCostDiscovery, EveryUnknownModelRunsOnceBesideTheChoiceThenNotAgainWhileInFlight) {
+  RouterConfig config = ThreeModelConfig();
+  for (ModelSpec& m : config.models) m.cost_prior = -1.0;  // nothing known up front
+  std::unique_ptr<Router> router = MakeRouter(config);
+  ASSERT_NE(router, nullptr);
+  const SparseFeatures f;
+  const Decision first = test::MustDecide(router.get(), f);
+  // Every estimate is the flat prior, every cost unknown: the choice is model 0 (ties go to
+  // the lower index) and the two unknown models run beside it, outside the budget.
+  EXPECT_EQ(first.chosen, 0u);
+  EXPECT_TRUE(first.explore);
+  EXPECT_EQ(first.explore_probability, 1.0);
+  std::vector<uint32_t> run = first.run;
+  std::sort(run.begin(), run.end());
+  EXPECT_EQ(run, (std::vector<uint32_t>{0, 1, 2}));
+  EXPECT_EQ(first.served, first.run[0]);
+  for (uint32_t m = 0; m < 3; ++m) EXPECT_EQ(first.run_probability[m], 1.0) << m;
+  // Seven more decisions before any outcome returns (8 in flight): none runs a second model,
+  // so one discovery call per model is all that requests in flight cost.
+  for (int k = 0; k < 7; ++k) {
+    const Decision d = test::MustDecide(router.get(), f);
+    EXPECT_EQ(d.run.size(), 1u) << "decision " << d.t;
+    EXPECT_FALSE(d.explore) << "decision " << d.t;
+  }
+  // The first outcome makes every cost known: no discovery after it, ever.
+  const std::vector<ModelCost> costs = {{0, 1.0}, {1, 4.0}, {2, 20.0}};
+  ASSERT_TRUE(router->RecordCosts(first, costs).ok());
+  for (int k = 0; k < 200; ++k) {
+    const Decision d = test::MustDecide(router.get(), f);
+    EXPECT_FALSE(d.explore && d.explore_probability == 1.0) << "decision " << d.t;
+  }
+}
+
+TEST(AdaptiveCostDiscovery, AModelWhoseCostStaysUnknownIsTriedAgainEvery100Decisions) {
+  RouterConfig config = ThreeModelConfig();
+  for (ModelSpec& m : config.models) m.cost_prior = -1.0;
+  config.adaptive.explore_budget = 0.0;
+  std::unique_ptr<Router> router = MakeRouter(config);
+  ASSERT_NE(router, nullptr);
+  const SparseFeatures f;
+  std::vector<uint64_t> tried;
+  for (int k = 0; k < 250; ++k) {
+    const Decision d = test::MustDecide(router.get(), f);
+    EXPECT_EQ(d.chosen, 0u);  // all tied at the flat prior and a cost of 0
+    if (d.run.size() > 1) tried.push_back(d.t);
+  }
+  // The calls never answer (no RecordCosts): models 1 and 2 are tried beside the choice at
+  // decisions 1, 101 and 201 only.
+  EXPECT_EQ(tried, (std::vector<uint64_t>{1, 101, 201}));
+}
+
 // ---------------------------------------------------------------------------------------------
 // 8. alpha_unreachable
 
