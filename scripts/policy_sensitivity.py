@@ -27,11 +27,13 @@ VARIANTS = [
     ("price_draws", [1, 31]),
     ("optimism", [0.5, 2]),
     ("optimism_start", [1.5, 6]),
+    ("optimism_floor", [0, 2]),
     ("explore_budget", [0.025, 0.1]),
     ("explore_rate", [0.125, 0.5]),
     ("text_gate_margin", [0.001, 0.004]),
     ("text_gate_min_labels", [100, 400]),
     ("count_pending", [0]),
+    ("cost_discovery", [0]),
     ("exponential_queue", [0]),
 ]
 

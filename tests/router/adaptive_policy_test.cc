@@ -714,8 +714,9 @@ TEST(AdaptiveTextGate, OpensWhenAWordDecidesDifficultyAndRoutesByIt) {
 // 5-6. In-flight and pending requests in the queue
 
 // One tenant at alpha 0.7, no dither (Decision.q is the queue itself) and no exploration.
-std::unique_ptr<Router> QueueRouter() {
+std::unique_ptr<Router> QueueRouter(bool exponential = false) {
   RouterConfig config = TwoModelConfig();
+  config.adaptive.exponential_queue = exponential;
   config.adaptive.queue_dither = 0.0;
   config.adaptive.explore_budget = 0.0;
   return MakeRouter(config);
@@ -734,14 +735,27 @@ TEST(AdaptiveInFlight, ANotedDecisionRaisesTheQueueAndClearingRestoresIt) {
   router->NoteInFlight(d);
   EXPECT_EQ(router->inflight(), 1u);
   const double raised = test::MustDecide(router.get(), f).q;
-  // The request counts at its predicted shortfall 0.703 - 0.5: Q = 10 exp(0.203 / 5).
-  EXPECT_NEAR(raised, 10.0 * std::exp((d.alpha - d.p[d.served]) / 5.0), kEps);
+  // The request counts at its predicted shortfall 0.703 - 0.5: Q = 10 + 0.203 (the default
+  // linear queue).
+  EXPECT_NEAR(raised, 10.0 + (d.alpha - d.p[d.served]), kEps);
   EXPECT_GT(raised, d.q);
 
   router->ClearInFlight(d);
   EXPECT_EQ(router->inflight(), 0u);
   // Clearing subtracts exactly what noting added: back to exactly 10.
   EXPECT_EQ(test::MustDecide(router.get(), f).q, d.q);
+}
+
+TEST(AdaptiveInFlight, WithTheExponentialQueueTheShortfallScalesQ) {
+  std::unique_ptr<Router> router = QueueRouter(/*exponential=*/true);
+  ASSERT_NE(router, nullptr);
+  const SparseFeatures f;
+  const Decision d = test::MustDecide(router.get(), f);
+  EXPECT_EQ(d.q, 10.0);
+  router->NoteInFlight(d);
+  // Q = 10 exp(0.203 / 5).
+  EXPECT_NEAR(test::MustDecide(router.get(), f).q, 10.0 * std::exp((d.alpha - d.p[d.served]) / 5.0),
+              kEps);
 }
 
 TEST(AdaptiveInFlight, ClearingAnotherOriginsOrAnUnnotedDecisionChangesNothing) {
@@ -797,15 +811,15 @@ TEST(AdaptivePending, CostsWithoutFeedbackCountThePredictionUntilTheLabelReplace
     ASSERT_LT(d.p[d.served], d.alpha);  // 0.5 < 0.703
     ASSERT_TRUE(router->RecordCosts(d, test::Cost(d.served, 1.0)).ok());
     // Answered, label pending: shortfall alpha - p = 0.203 plus pending_z = 2 standard
-    // deviations sqrt(0.5 * 0.5) of its unknown outcome: b = 1.203, Q = 10 exp(1.203 / 5).
+    // deviations sqrt(0.5 * 0.5) of its unknown outcome: b = 1.203, Q = 10 + 1.203.
     const double pending_q = test::MustDecide(router.get(), f).q;
-    EXPECT_NEAR(pending_q, 10.0 * std::exp((d.alpha - 0.5 + 2.0 * 0.5) / 5.0), kEps);
+    EXPECT_NEAR(pending_q, 10.0 + (d.alpha - 0.5 + 2.0 * 0.5), kEps);
 
     ASSERT_TRUE(router->RecordFeedback(d, f, Label(d.served, s)).ok());
     // The label replaces the prediction: backlog alpha - s plus the buffer's first step
     // start_backlog / buffer_labels = 3 / 300; nothing pending any more.
     const double labeled_q = test::MustDecide(router.get(), f).q;
-    EXPECT_NEAR(labeled_q, 10.0 * std::exp((d.alpha - s + 0.01) / 5.0), kEps);
+    EXPECT_NEAR(labeled_q, 10.0 + (d.alpha - s + 0.01), kEps);
     // Either way the variance allowance is gone; a failure still leaves Q above the start.
     EXPECT_LT(labeled_q, pending_q);
     EXPECT_EQ(labeled_q > 10.0, s == 0.0);
