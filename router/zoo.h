@@ -54,7 +54,7 @@ struct AdaptiveTuning {
   // q_reference * exp(backlog / backlog_scale): the price then doubles every
   // 0.69 * backlog_scale units of satisfaction behind the target. backlog_scale is also the
   // unit in which the optimism below grows.
-  bool exponential_queue = false;
+  bool exponential_queue = true;
   // The exponential queue never exceeds max_queue_factor * q_reference.
   double max_queue_factor = 1e9;
   double backlog_scale = 5.0;
