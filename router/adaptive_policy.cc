@@ -138,8 +138,9 @@ double AdaptivePolicy::PendingShortfall(const TenantState& tenant) const {
   // outcomes.
   constexpr double kCalibrationPrior = 50.0;
   const double bias = tenant.calibration_sum / (tenant.calibration_n + kCalibrationPrior);
-  return tenant.pending + tenant.inflight - tenant.pending_n * bias +
-         tuning_.pending_z * std::sqrt(tenant.pending_var);
+  // Requests in flight (decided, outcome not back) count the same way.
+  return tenant.pending + tenant.inflight - (tenant.pending_n + tenant.inflight_n) * bias +
+         tuning_.pending_z * std::sqrt(tenant.pending_var + tenant.inflight_var);
 }
 
 double AdaptivePolicy::QueueLevel(const TenantState& tenant, double jitter) const {
@@ -531,7 +532,11 @@ void AdaptivePolicy::OnFeedback(const Decision& decision, const SparseFeatures& 
 }
 
 void AdaptivePolicy::OnInFlight(const Decision& decision, double sign) {
-  tenants_[decision.tenant].inflight += sign * (decision.alpha - decision.p[decision.served]);
+  TenantState& tenant = tenants_[decision.tenant];
+  const double p = decision.p[decision.served];
+  tenant.inflight += sign * (decision.alpha - p);
+  tenant.inflight_var = std::max(0.0, tenant.inflight_var + sign * p * (1.0 - p));
+  tenant.inflight_n = std::max(0.0, tenant.inflight_n + sign);
 }
 
 void AdaptivePolicy::OnGroundTruth(const Decision& decision, double satisfaction) {

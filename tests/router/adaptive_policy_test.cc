@@ -735,9 +735,10 @@ TEST(AdaptiveInFlight, ANotedDecisionRaisesTheQueueAndClearingRestoresIt) {
   router->NoteInFlight(d);
   EXPECT_EQ(router->inflight(), 1u);
   const double raised = test::MustDecide(router.get(), f).q;
-  // The request counts at its predicted shortfall 0.703 - 0.5: Q = 10 + 0.203 (the default
-  // linear queue).
-  EXPECT_NEAR(raised, 10.0 + (d.alpha - d.p[d.served]), kEps);
+  // The request counts as a pending one does: its predicted shortfall 0.703 - 0.5 plus
+  // pending_z = 2 standard deviations sqrt(0.5 * 0.5) of its unknown outcome: Q = 10 + 1.203
+  // (the linear queue).
+  EXPECT_NEAR(raised, 10.0 + (d.alpha - d.p[d.served] + 2.0 * 0.5), kEps);
   EXPECT_GT(raised, d.q);
 
   router->ClearInFlight(d);
@@ -753,9 +754,9 @@ TEST(AdaptiveInFlight, WithTheExponentialQueueTheShortfallScalesQ) {
   const Decision d = test::MustDecide(router.get(), f);
   EXPECT_EQ(d.q, 10.0);
   router->NoteInFlight(d);
-  // Q = 10 exp(0.203 / 5).
-  EXPECT_NEAR(test::MustDecide(router.get(), f).q, 10.0 * std::exp((d.alpha - d.p[d.served]) / 5.0),
-              kEps);
+  // Q = 10 exp(1.203 / 5).
+  EXPECT_NEAR(test::MustDecide(router.get(), f).q,
+              10.0 * std::exp((d.alpha - d.p[d.served] + 2.0 * 0.5) / 5.0), kEps);
 }
 
 TEST(AdaptiveInFlight, ClearingAnotherOriginsOrAnUnnotedDecisionChangesNothing) {
