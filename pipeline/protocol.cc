@@ -407,8 +407,7 @@ struct EncodeVisitor {
     }
   }
   void operator()(const FeedbackAck* m) {
-    Header(pk, MsgType::kFeedbackAck,
-           3 + (m->token != 0) + !m->message.empty() + (m->seq != 0));
+    Header(pk, MsgType::kFeedbackAck, 3 + (m->token != 0) + !m->message.empty() + (m->seq != 0));
     Str(pk, "request_id");
     Str(pk, m->request_id);
     Str(pk, "status");
@@ -1653,8 +1652,7 @@ struct Decoder::Unpacker {
 
   // What msgpack::unpack(zone, data, len, off, referenced, &ReferenceAll, nullptr, limit)
   // does (same results, same exceptions), on the kept parser and visitor.
-  msgpack::object Unpack(msgpack::zone& zone, const char* data, std::size_t len,
-                         std::size_t& off) {
+  msgpack::object Unpack(msgpack::zone& zone, const char* data, std::size_t len, std::size_t& off) {
     parser.init();  // and the visitor's
     visitor.set_zone(zone);
     visitor.set_referenced(false);

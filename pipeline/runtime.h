@@ -144,7 +144,7 @@ class StageRuntime {
   Decoder decoder_;
   std::unique_ptr<OutboxImpl> outbox_;
   MessageSlots messages_;  // reused decode targets, one per type (warm buffers)
-  Envelope envelope_;  // reused routing frames
+  Envelope envelope_;      // reused routing frames
   zmq::message_t frame_;
 };
 

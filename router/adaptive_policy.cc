@@ -15,11 +15,12 @@ constexpr double kUcbStdErrors = 2.0;     // optimism of the exploration candida
 constexpr double kFloorScales = 3.0;      // the backlog's floor, in backlog scales below 0
 constexpr double kMaxBehind = 20.0;       // caps the optimism's growth, in backlog scales
 constexpr double kTextBiasPrior = 50.0;   // pseudo-labels of the text bias correction
-constexpr uint64_t kRediscoverDecisions = 100;  // cost discovery retried after this many
 constexpr double kMaxCorrection = 3.0;    // the integral corrects the price by e^+-3 at most
 // The integral starts when the starting backlog is worked off, or after this many labels
 // if it never is (the estimates are then too far off for the backlog to come down).
 constexpr double kIntegrateAfterLabels = 100.0;
+// Cost discovery is retried after this many decisions while a model's cost stays unknown.
+constexpr uint64_t kRediscoverDecisions = 100;
 
 double Clamp01(double p) { return std::clamp(p, kMinProbability, 1.0 - kMinProbability); }
 double Logit(double p) {
@@ -335,8 +336,8 @@ void AdaptivePolicy::Decide(const RouteRequest& request, uint64_t task_key, Deci
   // model, and a dear model never tried is judged at the pooled mean, below a good cheaper
   // one, for as long as its cost stays unknown.
   bool discovering = false;
-  for (size_t m = 0; m < m_count && tuning_.cost_discovery; ++m) {
-    if (m == exploit || state_.costs.Known(m)) continue;
+  for (size_t m = 0; m < m_count; ++m) {
+    if (!tuning_.cost_discovery || m == exploit || state_.costs.Known(m)) continue;
     if (discovery_t_[m] != 0 && out->t < discovery_t_[m] + kRediscoverDecisions) continue;
     discovery_t_[m] = out->t;
     out->run.push_back(static_cast<uint32_t>(m));

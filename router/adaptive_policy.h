@@ -89,8 +89,7 @@ class AdaptivePolicy final : public Policy {
     double pending_var = 0.0;  // sum of p(1-p) over the requests counted in `pending`
     double pending_n = 0.0;    // how many requests `pending` counts
     double inflight = 0.0;     // predicted shortfall of this router's requests in flight
-    double inflight_var = 0.0;  // sum of p(1-p) over them
-    double inflight_n = 0.0;    // how many
+    double inflight_var = 0.0, inflight_n = 0.0;        // as pending_var and pending_n, for them
     double calibration_sum = 0.0, calibration_n = 0.0;  // served labels minus predictions
     double price = 1.0;  // lambda: cost per unit of satisfaction at the allocation
     bool unreachable = false;

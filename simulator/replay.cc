@@ -16,7 +16,6 @@ namespace {
 
 constexpr uint64_t kOrderStream = 0x6f72646572ull;  // "order"
 constexpr uint64_t kFeedbackStream = 0x666262ull;   // "fbb"
-
 constexpr uint64_t kJitterStream = 0x6a6974ull;     // "jit"
 
 struct PendingFeedback {
@@ -163,8 +162,9 @@ Result<ReplayResult> RunReplay(const Dataset& data, const ReplayOptions& options
 
   for (size_t i = 0; i < n; ++i) {
     while (!outcomes.empty() && outcomes.front().due <= i) {
-      router.ClearInFlight(outcomes.front().decision);
-      MESSPLUS_RETURN_IF_ERROR(router.RecordCosts(outcomes.front().decision, outcomes.front().costs));
+      const PendingOutcome& o = outcomes.front();
+      router.ClearInFlight(o.decision);
+      MESSPLUS_RETURN_IF_ERROR(router.RecordCosts(o.decision, o.costs));
       outcomes.pop_front();
     }
     while (!pending.empty() && pending.front().due <= i) {

@@ -393,7 +393,8 @@ int ReplayThroughEmbedded(const pipeline::Config& config, zmq::context_t& zmq,
   std::vector<std::thread> threads;
   int exit_code = 0;
   for (const std::string& model : config.ModelNames()) {
-    Result<std::unique_ptr<ReplayBackend>> b = ReplayBackend::Create(data, model, run.latency_scale);
+    Result<std::unique_ptr<ReplayBackend>> b =
+        ReplayBackend::Create(data, model, run.latency_scale);
     if (!b.ok()) {
       log->error("{}", b.status().message());
       exit_code = 2;
@@ -433,8 +434,7 @@ int ReplayThroughEmbedded(const pipeline::Config& config, zmq::context_t& zmq,
 }
 
 int RunEmbeddedReplay(const pipeline::Config& config, const simulator::Dataset& data,
-                      const std::string& data_name, const EmbeddedRun& run,
-                      const char* command) {
+                      const std::string& data_name, const EmbeddedRun& run, const char* command) {
   pipeline::Logger log = pipeline::MakeLogger(command, config.log_level);
   Result<std::unique_ptr<pipeline::StopSignal>> stop = pipeline::StopSignal::Create();
   if (!stop.ok()) {

@@ -297,8 +297,7 @@ void Publisher::Receive() {
     } else if (const auto* e = std::get_if<pipeline::ErrorReply>(&message_)) {
       failed_ = true;
       const bool about_feedback = e->about == "feedback";
-      std::optional<size_t> line =
-          take(about_feedback ? feedbacks_ : requests_, e->request_id);
+      std::optional<size_t> line = take(about_feedback ? feedbacks_ : requests_, e->request_id);
       nlohmann::json j;
       j[about_feedback ? "feedback" : "id"] = e->request_id;
       if (about_feedback) j["status"] = e->code;
@@ -404,7 +403,8 @@ int Publisher::Run(std::deque<Item> items, bool read_stdin, const std::string& i
     const bool want_stdin = !eof_ && items.size() < window_;
     pipeline::Poll(poll_items, want_stdin ? 2 : 1, Millis(kMaxPollMs));
     if (poll_items[0].revents & ZMQ_POLLIN) Receive();
-    if (want_stdin && (poll_items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR))) ReadStdin(id_prefix, &items);
+    if (want_stdin && (poll_items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR)))
+      ReadStdin(id_prefix, &items);
   }
   return failed_ ? 1 : 0;
 }
@@ -420,8 +420,8 @@ int RunPublish(const PublishFlags& f) {
     config = std::move(*c);
   }
   const std::string endpoint = !f.endpoint.empty() ? f.endpoint
-                               : config           ? config->endpoints.frontend
-                                                  : std::string();
+                               : config            ? config->endpoints.frontend
+                                                   : std::string();
   if (endpoint.empty()) {
     std::fprintf(stderr, "messplus publish: give --endpoint or --config (ingest's frontend)\n");
     return 2;
@@ -446,8 +446,7 @@ int RunPublish(const PublishFlags& f) {
     for (const std::string& kv : f.metadata) {
       const size_t eq = kv.find('=');
       if (eq == std::string::npos || eq == 0) {
-        std::fprintf(stderr, "messplus publish: --metadata '%s': expected key=value\n",
-                     kv.c_str());
+        std::fprintf(stderr, "messplus publish: --metadata '%s': expected key=value\n", kv.c_str());
         return 2;
       }
       item.request.metadata.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));

@@ -393,8 +393,7 @@ void DispatchStage::Complete(RequestMap::iterator it, Outbox& out) {
   } else {
     reply.metadata.clear();
     reply.error_code = ReasonName(served.reason);
-    reply.error_message.assign("model '").append(zoo_[d.served]).append("': ").append(
-        served.error);
+    reply.error_message.assign("model '").append(zoo_[d.served]).append("': ").append(served.error);
   }
   reply.models_run.resize(run_ok);
   reply.predicted.resize(predicted);

@@ -119,9 +119,9 @@ class DispatchStage final : public pipeline::Stage {
   // Erased entries of calls_ and requests_, reused (with their buffers) by the next ones.
   pipeline::NodePool<CallMap> call_pool_;
   pipeline::NodePool<RequestMap> request_pool_;
-  std::vector<uint32_t> run_;     // scratch: the models of the decision being dispatched
-  std::vector<double> live_;      // scratch of UpdateGauges
-  pipeline::ClientReply reply_;   // reused output messages
+  std::vector<uint32_t> run_;    // scratch: the models of the decision being dispatched
+  std::vector<double> live_;     // scratch of UpdateGauges
+  pipeline::ClientReply reply_;  // reused output messages
   pipeline::Outcome outcome_;
   uint64_t next_call_ = 0;
   pipeline::TimePoint next_heartbeat_{};

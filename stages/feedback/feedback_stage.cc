@@ -336,9 +336,8 @@ Status FeedbackStage::Checkpoint() {
 }
 
 void FeedbackStage::OnTick(TimePoint now, Outbox& out) {
-  const size_t closed = outcomes_.Expire(now, [&](const std::string&, Stored&& s) {
-    WindowClosed(s.joined).Increment();
-  });
+  const size_t closed = outcomes_.Expire(
+      now, [&](const std::string&, Stored&& s) { WindowClosed(s.joined).Increment(); });
   if (closed > 0) window_gauge_->Set(static_cast<double>(outcomes_.size()));
   early_.Expire(now, [&](const std::string&, Feedback&& f) {
     Ack(f, Reason::kUnknownRequest, "no outcome for this request id (unknown or expired)", out);

@@ -150,7 +150,7 @@ void RouteStage::Decide(Features& f, Outbox& out) {
     ctx_.log->warn("route: Decide refused request {}: {}", f.request.id, st.message());
     return;
   }
-  std::swap(decision_.request, f.request);  // swapped, like the features below
+  std::swap(decision_.request, f.request);    // swapped, like the features below
   std::swap(decision_.features, f.features);  // f is the runtime's scratch: keep both warm
   if (!held_.empty() || !out.Send(kDecisions, decision_)) held_.push_back(decision_);
   const router::Decision& d = decision_.decision;

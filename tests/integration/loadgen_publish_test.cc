@@ -373,7 +373,8 @@ std::string WriteZooCsv(const TempDir& dir, size_t rows, double* mean_chars) {
     const std::string prompt = fmt::format("question number {} about physics", i);
     chars += static_cast<double>(prompt.size());
     csv += fmt::format("r{},arc,{}", i, prompt);
-    for (size_t m = 0; m < kZoo.size(); ++m) csv += fmt::format(",{},{}", (i + m) % 2, 10 * (m + 1));
+    for (size_t m = 0; m < kZoo.size(); ++m)
+      csv += fmt::format(",{},{}", (i + m) % 2, 10 * (m + 1));
     csv += "\n";
   }
   *mean_chars = chars / static_cast<double>(rows);

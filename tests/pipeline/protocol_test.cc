@@ -380,14 +380,14 @@ TEST(ProtocolReject, FeatureIndexBeyondDimIsBadValue) {
 // names the first bad entry's field.
 TEST(ProtocolReject, EveryBadFeatureEntryIsFoundWhereverItIs) {
   constexpr float kInf = std::numeric_limits<float>::infinity();
-  const float bad_values[] = {std::numeric_limits<float>::quiet_NaN(), kInf, -kInf, 1.0001e4f,
-                              -2e4f, 3e38f};
+  const float bad_values[] = {
+      std::numeric_limits<float>::quiet_NaN(), kInf, -kInf, 1.0001e4f, -2e4f, 3e38f};
   for (const uint32_t dim : {1024u, 1000u}) {  // a power of two (bulk OR check) and not
     Limits lim = ZooLimits();
     lim.dim = 0;  // any dim
     Features good{SampleRequest(), dim, {}};
     for (uint32_t i = 0; i < 300; ++i) good.features.push_back(i * 3 % dim, 0.01f * i - 1.0f);
-    good.features.push_back(dim - 1, kMaxFeatureValue);   // both bounds are inclusive ...
+    good.features.push_back(dim - 1, kMaxFeatureValue);  // both bounds are inclusive ...
     good.features.push_back(0, -kMaxFeatureValue);
     ASSERT_TRUE(DecodeAs<Features>(EncodeToString(good), lim).ok()) << dim;
     for (size_t at : {size_t{0}, size_t{7}, size_t{150}, good.features.size() - 1}) {

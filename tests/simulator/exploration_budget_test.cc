@@ -19,7 +19,8 @@ namespace {
 void ExpectWithinBudget(const Dataset& data, double alpha, double budget, uint64_t seed) {
   std::vector<double> dearest(data.num_models(), 0.0);  // per model: its dearest call
   for (size_t r = 0; r < data.rows(); ++r) {
-    for (size_t m = 0; m < data.num_models(); ++m) dearest[m] = std::max(dearest[m], data.Cost(r, m));
+    for (size_t m = 0; m < data.num_models(); ++m)
+      dearest[m] = std::max(dearest[m], data.Cost(r, m));
   }
   const double dearest_call = *std::max_element(dearest.begin(), dearest.end());
   double discovery = 0.0;  // the sim configures no cost priors: every model is discovered once

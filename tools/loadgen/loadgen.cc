@@ -62,9 +62,9 @@ struct PendingFeedback {
   int64_t due = 0;
   uint64_t seq = 0;
   int64_t row = -1;
-  int served = -1;          // data model index of the served model (-1: unknown)
-  uint64_t run_mask = 0;    // data model indices of every model that answered (explored)
-  bool labels = false;      // send per-model labels (explored, every model known to the data)
+  int served = -1;        // data model index of the served model (-1: unknown)
+  uint64_t run_mask = 0;  // data model indices of every model that answered (explored)
+  bool labels = false;    // send per-model labels (explored, every model known to the data)
 };
 
 class Runner {
@@ -187,8 +187,8 @@ bool Runner::SendFeedback(const PendingFeedback& f) {
     for (size_t m = 0; m < data->num_models(); ++m) {
       if (((f.run_mask >> m) & 1u) == 0) continue;
       feedback_.labels.emplace_back(
-          data->models[m], FeedbackSatisfaction(data, f.row, static_cast<int>(m),
-                                                o_.satisfaction_p, o_.seed, f.seq, slot++));
+          data->models[m], FeedbackSatisfaction(data, f.row, static_cast<int>(m), o_.satisfaction_p,
+                                                o_.seed, f.seq, slot++));
     }
   } else {
     feedback_.satisfaction =
@@ -440,7 +440,8 @@ Result<LoadReport> Runner::Run() {
 
     // 3. Wait for replies or the next due time.
     int64_t wake = now + int64_t{kMaxPollMs} * 1'000'000;
-    if (sending && open_loop() && !blocked && in_flight_ < window()) wake = std::min(wake, next_due);
+    if (sending && open_loop() && !blocked && in_flight_ < window())
+      wake = std::min(wake, next_due);
     if (sending && send_end != std::numeric_limits<int64_t>::max()) wake = std::min(wake, send_end);
     if (!feedback_queue_.empty()) wake = std::min(wake, feedback_queue_.front().due);
     if (oldest_ < next_seq_) wake = std::min(wake, SlotOf(oldest_).sent + timeout);
@@ -489,7 +490,8 @@ Result<LoadReport> Runner::Run() {
   const int64_t end = NowNs();
   for (uint64_t seq = oldest_; seq < next_seq_; ++seq) {
     Slot& s = SlotOf(seq);
-    if (s.busy && s.seq == seq) FailRequest(s, end >= deadline ? "deadline" : "client_timeout", end);
+    if (s.busy && s.seq == seq)
+      FailRequest(s, end >= deadline ? "deadline" : "client_timeout", end);
   }
   const uint64_t answered_acks = report_.feedback.acked + report_.feedback.refused_total();
   report_.feedback.unacked =

@@ -74,9 +74,9 @@ struct LoadOptions {
   // reaches it waits, and the wait is charged to the requests' latency.
   uint64_t max_in_flight = 65536;
   int histogram_digits = 3;
-  int hwm = 100000;           // the DEALER's send and receive high-water marks
+  int hwm = 100000;  // the DEALER's send and receive high-water marks
   size_t max_text_bytes = 1 << 20;
-  bool progress = false;      // a live line on stderr, at most 4 times a second
+  bool progress = false;  // a live line on stderr, at most 4 times a second
   // When it fires (Ctrl-C), sending stops and the run drains as at its normal end.
   const pipeline::StopSignal* stop = nullptr;
 };

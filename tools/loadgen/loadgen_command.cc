@@ -151,8 +151,8 @@ int RunLoadgen(const LoadgenFlags& f) {
       pipeline_stop->Request();
       workers->Join();
       (void)pipe->Join();
-      return Fail(1, fmt::format("the embedded pipeline was not ready within {} ms",
-                                 f.ready_timeout_ms));
+      return Fail(
+          1, fmt::format("the embedded pipeline was not ready within {} ms", f.ready_timeout_ms));
     }
   }
 
@@ -180,10 +180,10 @@ int RunLoadgen(const LoadgenFlags& f) {
 
 void RegisterLoadgen(CLI::App& app, int* exit_code) {
   auto f = std::make_shared<LoadgenFlags>();
-  CLI::App* cmd = app.add_subcommand(
-      "loadgen",
-      "Load-test a running pipeline: open loop (Poisson --rate) or closed loop "
-      "(--concurrency), latency percentiles, throughput, errors by kind");
+  CLI::App* cmd =
+      app.add_subcommand("loadgen",
+                         "Load-test a running pipeline: open loop (Poisson --rate) or closed loop "
+                         "(--concurrency), latency percentiles, throughput, errors by kind");
   cmd->add_option("--config", f->config,
                   "pipeline configuration (YAML): the frontend endpoint, limits; needed by "
                   "--embedded");
@@ -220,7 +220,8 @@ void RegisterLoadgen(CLI::App& app, int* exit_code) {
                   "share of answered requests that get feedback")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  cmd->add_option("--feedback-delay-ms", f->feedback_delay_ms, "feedback goes this long after the reply")
+  cmd->add_option("--feedback-delay-ms", f->feedback_delay_ms,
+                  "feedback goes this long after the reply")
       ->check(CLI::Range(int64_t{0}, int64_t{3600000}))
       ->capture_default_str();
   cmd->add_option("--satisfaction-p", f->satisfaction_p,

@@ -41,14 +41,10 @@ bool LoadReport::ok() const {
 }
 
 nlohmann::json LatencyJson(const LatencyHistogram& h) {
-  return {{"count", h.Count()},
-          {"min", Us(h.Min())},
-          {"p50", Us(h.Percentile(50))},
-          {"p90", Us(h.Percentile(90))},
-          {"p99", Us(h.Percentile(99))},
-          {"p99_9", Us(h.Percentile(99.9))},
-          {"max", Us(h.Max())},
-          {"mean", h.Mean() / 1e3}};
+  return {{"count", h.Count()},          {"min", Us(h.Min())},
+          {"p50", Us(h.Percentile(50))}, {"p90", Us(h.Percentile(90))},
+          {"p99", Us(h.Percentile(99))}, {"p99_9", Us(h.Percentile(99.9))},
+          {"max", Us(h.Max())},          {"mean", h.Mean() / 1e3}};
 }
 
 nlohmann::json ToJson(const LoadReport& r) {
@@ -87,10 +83,10 @@ nlohmann::json ToJson(const LoadReport& r) {
 
 std::string FormatTable(const LoadReport& r) {
   std::string s;
-  const std::string load = r.mode == "open"
-                               ? fmt::format("open loop, Poisson arrivals at {:.0f} requests/s",
-                                             r.target_rate)
-                               : fmt::format("closed loop, {} requests in flight", r.concurrency);
+  const std::string load =
+      r.mode == "open"
+          ? fmt::format("open loop, Poisson arrivals at {:.0f} requests/s", r.target_rate)
+          : fmt::format("closed loop, {} requests in flight", r.concurrency);
   s += fmt::format("messplus loadgen: {} -> {} (seed {})\n", load, r.endpoint, r.seed);
   s += fmt::format("  prompts: {}, mean {:.0f} chars\n", r.prompt_source, r.prompt_mean_chars);
   s += fmt::format("  measured {:.2f} s: sent {}, answered {}, errors {} ({})\n", r.seconds,

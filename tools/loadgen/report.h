@@ -57,8 +57,7 @@ struct FeedbackCounts {
 };
 
 struct LoadReport {
-  explicit LoadReport(int digits = 3)
-      : latency(digits), service(digits), send_lateness(digits) {}
+  explicit LoadReport(int digits = 3) : latency(digits), service(digits), send_lateness(digits) {}
 
   // What was asked for.
   std::string mode = "closed";  // "open" (Poisson at target_rate) or "closed" (concurrency)

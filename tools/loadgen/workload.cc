@@ -16,18 +16,18 @@ constexpr uint64_t kSatStream = 0x736174ull;           // "sat"
 
 // A small vocabulary: enough variety that hashed features differ from prompt to prompt.
 constexpr std::string_view kWords[] = {
-    "the",      "energy",   "model",    "router",     "question", "answer",  "why",
-    "how",      "does",     "a",        "physics",    "ball",     "falls",   "faster",
-    "water",    "boils",    "at",       "high",       "altitude", "explain", "simple",
-    "terms",    "history",  "of",       "rome",       "empire",   "trade",   "routes",
-    "compute",  "integral", "sine",     "function",   "between",  "zero",    "and",
-    "pi",       "protein",  "folding",  "cell",       "membrane", "voltage", "current",
-    "resistor", "circuit",  "market",   "price",      "demand",   "supply",  "curve",
-    "poem",     "about",    "autumn",   "leaves",     "river",    "mountain", "translate",
-    "sentence", "into",     "french",   "summarise",  "article",  "climate", "policy",
-    "which",    "option",   "is",       "correct",    "because",  "light",   "travels",
-    "through",  "glass",    "slower",   "than",       "air",      "list",    "three",
-    "reasons",  "for",      "sleep",    "memory",     "learning", "grammar", "verb"};
+    "the",      "energy",   "model",   "router",    "question", "answer",   "why",
+    "how",      "does",     "a",       "physics",   "ball",     "falls",    "faster",
+    "water",    "boils",    "at",      "high",      "altitude", "explain",  "simple",
+    "terms",    "history",  "of",      "rome",      "empire",   "trade",    "routes",
+    "compute",  "integral", "sine",    "function",  "between",  "zero",     "and",
+    "pi",       "protein",  "folding", "cell",      "membrane", "voltage",  "current",
+    "resistor", "circuit",  "market",  "price",     "demand",   "supply",   "curve",
+    "poem",     "about",    "autumn",  "leaves",    "river",    "mountain", "translate",
+    "sentence", "into",     "french",  "summarise", "article",  "climate",  "policy",
+    "which",    "option",   "is",      "correct",   "because",  "light",    "travels",
+    "through",  "glass",    "slower",  "than",      "air",      "list",     "three",
+    "reasons",  "for",      "sleep",   "memory",    "learning", "grammar",  "verb"};
 constexpr size_t kNumWords = sizeof(kWords) / sizeof(kWords[0]);
 
 }  // namespace
@@ -116,8 +116,7 @@ Result<PromptSource> PromptSource::FromDataset(const simulator::Dataset& data, u
   return s;
 }
 
-Result<PromptSource> PromptSource::Generated(const GeneratedPromptOptions& options,
-                                             uint64_t seed) {
+Result<PromptSource> PromptSource::Generated(const GeneratedPromptOptions& options, uint64_t seed) {
   if (!(options.mean_chars >= 1.0) || !std::isfinite(options.mean_chars)) {
     return Status::InvalidArgument("the prompt length must be >= 1 character");
   }
