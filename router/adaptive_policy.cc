@@ -21,6 +21,7 @@ constexpr double kMaxCorrection = 3.0;    // the integral corrects the price by 
 constexpr double kIntegrateAfterLabels = 100.0;
 // Cost discovery is retried after this many decisions while a model's cost stays unknown.
 constexpr uint64_t kRediscoverDecisions = 100;
+constexpr double kDifficultyWindow = 1000.0;  // requests in the difficulty model's mean
 
 double Clamp01(double p) { return std::clamp(p, kMinProbability, 1.0 - kMinProbability); }
 double Logit(double p) {
@@ -86,7 +87,7 @@ double AdaptivePolicy::SharedDifficulty(const SparseFeatures& x) const {
   if (!shared_gate_.open) return 0.0;
   double g = 0.0;
   shared_.PredictLogits(x, std::span<double>(&g, 1));
-  return g;
+  return tuning_.center_difficulty ? g - difficulty_mean_ : g;
 }
 
 void AdaptivePolicy::ScoreGate(Gate* gate, double base_p, double with_text_p, double s) const {
@@ -453,6 +454,19 @@ void AdaptivePolicy::OnFeedback(const Decision& decision, const SparseFeatures& 
   TaskEstimates(&task, &base_, &sd_);  // before this feedback's labels
   double shared_raw = 0.0;
   shared_.PredictLogits(features, std::span<double>(&shared_raw, 1));
+  if (tuning_.center_difficulty) {
+    // The difficulty a request is credited with is the shared model's logit minus its
+    // running mean over requests (over the last kDifficultyWindow once that many have been
+    // seen), so the models' estimates stay their mean satisfaction over the traffic. Left
+    // uncentred, the level is shared between the estimates and the shared model's intercept
+    // and drifts: a model served on most requests and estimated too high teaches the shared
+    // model that requests are hard, the adjustment below then credits its labels for that,
+    // and the estimate stays high (the 8B model at 0.77 against a true 0.72 on the pooled
+    // stream without the task, while the LP priced the allocation from it).
+    difficulty_n_ = std::min(difficulty_n_ + 1.0, kDifficultyWindow);
+    difficulty_mean_ += (shared_raw - difficulty_mean_) / difficulty_n_;
+    shared_raw -= difficulty_mean_;
+  }
   const double difficulty = shared_gate_.open ? shared_raw : 0.0;
   for (const ModelLabel& l : labels) {
     const size_t m = l.model;
@@ -471,7 +485,9 @@ void AdaptivePolicy::OnFeedback(const Decision& decision, const SparseFeatures& 
     // With the difficulty model on, the label a request earns is adjusted by how hard the
     // model expected the request to be before counting toward the model's means: a model
     // that is served mostly on hard requests (because another model's text estimate is low
-    // there) is otherwise measured on those alone and written off (selection bias).
+    // there) is otherwise measured on those alone and written off (selection bias). The
+    // difficulty is centred (see center_difficulty), so the adjustment corrects which
+    // requests a model saw, never its level.
     const double adjusted =
         difficulty != 0.0 ? std::clamp(s - (Sigmoid(offset) - base), -0.5, 1.5) : s;
     task.offset_sum += adjusted - ModelMean(m);
@@ -678,7 +694,7 @@ void AdaptivePolicy::SaveLearningState(Packer* pk) const {
   pk->pack("model_sum");
   pk->pack(model_sum_);
   pk->pack("all");
-  pk->pack(std::vector<double>{all_n_, all_sum_, labels_});
+  pk->pack(std::vector<double>{all_n_, all_sum_, labels_, difficulty_mean_, difficulty_n_});
   pk->pack("spend");
   pk->pack(std::vector<double>{serve_spend_, explore_spend_});
   pk->pack("refresh");
@@ -752,9 +768,10 @@ Status AdaptivePolicy::LoadLearningState(const msgpack::object& object) {
   auto finite = [](const std::vector<double>& v) {
     return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); });
   };
-  if (model_n.size() != num_models_ || model_sum.size() != num_models_ || all.size() != 3 ||
-      spend.size() != 2 || tenants.size() != tenants_.size() || gates.size() != gates_.size() ||
-      !finite(model_n) || !finite(model_sum) || !finite(all) || !finite(spend)) {
+  if (model_n.size() != num_models_ || model_sum.size() != num_models_ ||
+      (all.size() != 3 && all.size() != 5) || spend.size() != 2 ||
+      tenants.size() != tenants_.size() || gates.size() != gates_.size() || !finite(model_n) ||
+      !finite(model_sum) || !finite(all) || !finite(spend)) {
     return Status::DataLoss("adaptive policy state does not match the configuration");
   }
   std::map<uint64_t, TaskStats> restored_tasks;
@@ -818,6 +835,9 @@ Status AdaptivePolicy::LoadLearningState(const msgpack::object& object) {
   all_n_ = all[0];
   all_sum_ = all[1];
   labels_ = all[2];
+  // States saved before the difficulty model's mean was kept start it afresh.
+  difficulty_mean_ = all.size() == 5 ? all[3] : 0.0;
+  difficulty_n_ = all.size() == 5 ? all[4] : 0.0;
   serve_spend_ = spend[0];
   explore_spend_ = spend[1];
   labels_since_refresh_ = refresh;

@@ -157,6 +157,8 @@ class AdaptivePolicy final : public Policy {
   // the models served most) carries over to every model.
   SatisfactionPredictor shared_;
   Gate shared_gate_;
+  // Running mean of the shared model's logit over recent requests (see OnFeedback).
+  double difficulty_mean_ = 0.0, difficulty_n_ = 0.0;
   // Per model: correction of its text-steered estimates, and the labels it was measured on.
   std::vector<double> text_bias_, text_bias_n_;
   std::vector<size_t> cost_order_;        // models by cost estimate, cheapest first

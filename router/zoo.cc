@@ -50,6 +50,7 @@ const TuningField kTuningFields[] = {
     {"text_gate_min_labels", &AdaptiveTuning::text_gate_min_labels, nullptr, nullptr},
     {"count_pending", nullptr, &AdaptiveTuning::count_pending, nullptr},
     {"cost_discovery", nullptr, &AdaptiveTuning::cost_discovery, nullptr},
+    {"center_difficulty", nullptr, &AdaptiveTuning::center_difficulty, nullptr},
     {"pending_z", &AdaptiveTuning::pending_z, nullptr, nullptr},
     {"exponential_queue", nullptr, &AdaptiveTuning::exponential_queue, nullptr},
     {"price_refresh_labels", nullptr, nullptr, &AdaptiveTuning::price_refresh_labels},

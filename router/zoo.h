@@ -119,6 +119,10 @@ struct AdaptiveTuning {
   double text_gate_margin = 0.002;
   double text_gate_z = 2.0;
   double text_gate_min_labels = 200;
+  // The shared difficulty model's output is taken relative to its running mean over recent
+  // requests, in decisions and in the adjustment of labels (0: as learned, intercept
+  // included, which trades level with the models' estimates; see AdaptivePolicy::OnFeedback).
+  bool center_difficulty = true;
   // Until its label arrives (or forever, if none does), a request counts in the queue at the
   // satisfaction predicted for its served answer.
   bool count_pending = true;

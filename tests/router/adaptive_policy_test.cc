@@ -594,6 +594,39 @@ TEST(AdaptiveState, LoadRejectsANonFiniteBacklogWithoutChangingTheRouter) {
   ExpectLoadRejected(bad, "NaN backlog");
 }
 
+// learning.all is {labels over all models, their satisfaction, labels counted, the difficulty
+// model's running mean and its count}; states saved before the last two existed had three.
+std::string WithoutDifficultyMean(std::string_view state) {
+  return Rewrite(state, {"learning", "all"}, [](Packer* pk, const msgpack::object& all) {
+    pk->pack_array(3);
+    for (uint32_t k = 0; k < 3; ++k) pk->pack(all.via.array.ptr[k]);
+  });
+}
+
+TEST(AdaptiveState, AStateSavedBeforeTheDifficultyMeanLoadsAndStartsItAfresh) {
+  std::unique_ptr<Router> source = TrainedRouter(ThreeModelConfig(), 8);
+  ASSERT_NE(source, nullptr);
+  const std::string old_format = WithoutDifficultyMean(source->SaveState());
+  std::unique_ptr<Router> fresh = MakeRouter(ThreeModelConfig());
+  ASSERT_NE(fresh, nullptr);
+  const Status st = fresh->LoadState(old_format);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  // Everything else came across: the estimates and backlogs match the source's.
+  for (size_t m = 0; m < 3; ++m) {
+    for (uint64_t task : RoundTripTasks()) {
+      EXPECT_EQ(Adaptive(*fresh).Estimate(m, task), Adaptive(*source).Estimate(m, task));
+    }
+  }
+  EXPECT_EQ(Adaptive(*fresh).backlog(0), Adaptive(*source).backlog(0));
+  EXPECT_NE(Adaptive(*source).backlog(0), 0.0);  // not vacuous: the source was trained
+  // A four-number `all` is neither format.
+  const std::string broken =
+      Rewrite(source->SaveState(), {"learning", "all"}, [](Packer* pk, const msgpack::object&) {
+        pk->pack(std::vector<double>{1.0, 1.0, 1.0, 1.0});
+      });
+  ExpectLoadRejected(broken, "four-number all");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 3. Two tenants
 
