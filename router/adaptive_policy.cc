@@ -87,7 +87,11 @@ double AdaptivePolicy::SharedDifficulty(const SparseFeatures& x) const {
   if (!shared_gate_.open) return 0.0;
   double g = 0.0;
   shared_.PredictLogits(x, std::span<double>(&g, 1));
-  return tuning_.center_difficulty ? g - difficulty_mean_ : g;
+  return Centred(g);
+}
+
+double AdaptivePolicy::Centred(double raw) const {
+  return tuning_.center_difficulty ? raw - difficulty_mean_ : raw;
 }
 
 void AdaptivePolicy::ScoreGate(Gate* gate, double base_p, double with_text_p, double s) const {
@@ -457,16 +461,16 @@ void AdaptivePolicy::OnFeedback(const Decision& decision, const SparseFeatures& 
   if (tuning_.center_difficulty) {
     // The difficulty a request is credited with is the shared model's logit minus its
     // running mean over requests (over the last kDifficultyWindow once that many have been
-    // seen), so the models' estimates stay their mean satisfaction over the traffic. Left
-    // uncentred, the level is shared between the estimates and the shared model's intercept
-    // and drifts: a model served on most requests and estimated too high teaches the shared
-    // model that requests are hard, the adjustment below then credits its labels for that,
-    // and the estimate stays high (the 8B model at 0.77 against a true 0.72 on the pooled
-    // stream without the task, while the LP priced the allocation from it).
+    // seen), so the labels alone set the level of the models' estimates (the satisfaction at
+    // the mean difficulty, in logit terms). Left uncentred, the level is shared between the
+    // estimates and the shared model's intercept and drifts: a model served on most requests and
+    // estimated too high teaches the shared model that requests are hard, the adjustment below then
+    // credits its labels for that, and the estimate stays high (the 8B model at 0.77 against a true
+    // 0.72 on the pooled stream without the task, while the LP priced the allocation from it).
     difficulty_n_ = std::min(difficulty_n_ + 1.0, kDifficultyWindow);
     difficulty_mean_ += (shared_raw - difficulty_mean_) / difficulty_n_;
-    shared_raw -= difficulty_mean_;
   }
+  shared_raw = Centred(shared_raw);
   const double difficulty = shared_gate_.open ? shared_raw : 0.0;
   for (const ModelLabel& l : labels) {
     const size_t m = l.model;

@@ -10,7 +10,9 @@
 //   2. Text. A hashed n-gram logistic model learns each model's residual over those
 //      estimates. It steers a model's estimate only after it has beaten the estimates, in log
 //      loss on labels it had not seen yet, with a margin and z standard errors to spare
-//      (the text gate); until then the estimate ignores the text.
+//      (the text gate); until then the estimate ignores the text. A shared difficulty model
+//      (one output over every model's labels) does the same for how hard a request is; its
+//      output is centred on its running mean, and labels count adjusted for it.
 //   3. Price. Every few labels, the cheapest allocation of models per task that meets the
 //      target (alpha plus a decaying margin) is solved from the estimates and the task
 //      frequencies, for draws from the estimates' posteriors; the median of the marginal
@@ -104,6 +106,8 @@ class AdaptivePolicy final : public Policy {
   double PooledMean() const;
   // The shared difficulty logit of a request (0 while its gate is closed).
   double SharedDifficulty(const SparseFeatures& x) const;
+  // The shared model's raw logit relative to its running mean (with center_difficulty).
+  double Centred(double raw) const;
   void ScoreGate(Gate* gate, double base_p, double with_text_p, double s) const;
   double ModelMean(size_t m) const;
   double TaskOffset(const TaskStats* task) const;
