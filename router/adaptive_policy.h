@@ -121,6 +121,9 @@ class AdaptivePolicy final : public Policy {
   double Bonus() const;
   double QueueLevel(const TenantState& tenant, double jitter = 0.0) const;
   double PendingShortfall(const TenantState& tenant) const;
+  // True when the served model was at the end of the ladder the backlog pushes toward (the
+  // most satisfying behind the target, the cheapest ahead of it): the integral then holds.
+  bool Saturated(const Decision& decision, double backlog) const;
   struct FrontierStep {
     double price;  // cost per unit of satisfaction of the step
     double gain;   // satisfaction gained, weighted by the task's share of traffic

@@ -33,6 +33,8 @@ const TuningField kTuningFields[] = {
     {"margin", &AdaptiveTuning::margin, nullptr, nullptr},
     {"margin_scale", &AdaptiveTuning::margin_scale, nullptr, nullptr},
     {"price_integral", &AdaptiveTuning::price_integral, nullptr, nullptr},
+    {"max_price_correction", &AdaptiveTuning::max_price_correction, nullptr, nullptr},
+    {"integral_anti_windup", nullptr, &AdaptiveTuning::integral_anti_windup, nullptr},
     {"optimism", &AdaptiveTuning::optimism, nullptr, nullptr},
     {"optimism_labels", &AdaptiveTuning::optimism_labels, nullptr, nullptr},
     {"optimism_floor", &AdaptiveTuning::optimism_floor, nullptr, nullptr},
@@ -52,6 +54,7 @@ const TuningField kTuningFields[] = {
     {"cost_discovery", nullptr, &AdaptiveTuning::cost_discovery, nullptr},
     {"center_difficulty", nullptr, &AdaptiveTuning::center_difficulty, nullptr},
     {"pending_z", &AdaptiveTuning::pending_z, nullptr, nullptr},
+    {"calibration_uncertainty", nullptr, &AdaptiveTuning::calibration_uncertainty, nullptr},
     {"exponential_queue", nullptr, &AdaptiveTuning::exponential_queue, nullptr},
     {"price_refresh_labels", nullptr, nullptr, &AdaptiveTuning::price_refresh_labels},
     {"price_draws", nullptr, nullptr, &AdaptiveTuning::price_draws},
@@ -148,6 +151,7 @@ Status RouterConfig::Validate() const {
   nonneg(a.optimism, "optimism");
   nonneg(a.optimism_floor, "optimism_floor");
   nonneg(a.price_integral, "price_integral");
+  nonneg(a.max_price_correction, "max_price_correction");
   positive(a.optimism_labels, "optimism_labels");
   nonneg(a.optimism_start, "optimism_start");
   nonneg(a.novelty_z, "novelty_z");

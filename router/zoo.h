@@ -57,7 +57,7 @@ struct AdaptiveTuning {
   bool exponential_queue = true;
   // The exponential queue never exceeds max_queue_factor * q_reference.
   double max_queue_factor = 1e9;
-  double backlog_scale = 5.0;
+  double backlog_scale = 6.0;
   // Backlog within +-backlog_deadzone units leaves the price where the LP put it.
   double backlog_deadzone = 0.0;
   // Half-width of the uniform jitter added to the backlog a decision sees (see Decide).
@@ -65,17 +65,26 @@ struct AdaptiveTuning {
   // Starting backlog of the queue above q_reference, in units of satisfaction: the surplus
   // the policy builds up front so that end-of-horizon swings of the queue do not leave the
   // average below alpha.
-  double start_backlog = 3.0;
+  double start_backlog = 4.0;
   // ... built up over the tenant's first buffer_labels labels (a target raised by
   // start_backlog / buffer_labels meanwhile), once estimates are firmer than at the start.
   double buffer_labels = 300.0;
   // Constraint tightening: the queue targets alpha + margin / sqrt(1 + n / margin_scale),
   // n being the labels received so far.
   double margin = 0.003;
-  double margin_scale = 1000.0;
+  double margin_scale = 5000.0;
   // Integral gain: per label, the log of the price moves by price_integral * backlog /
   // q_reference, so a persistent backlog (biased estimates) corrects the price.
   double price_integral = 0.005;
+  // ... bounded: the integral scales the price by e^+-max_price_correction at most ...
+  double max_price_correction = 1.0;
+  // ... and it only integrates while the decision had room to act (anti-windup): behind the
+  // target with the most satisfying model already served, or ahead of it with the cheapest,
+  // a higher (lower) price could not have changed the choice, so the backlog says nothing
+  // about the price. Without it the correction winds up over long stretches where no model
+  // can catch up faster (SciQ: the 8B and 70B models are equally good), and then buys the
+  // dearest model on the smallest backlog.
+  bool integral_anti_windup = true;
   // Optimism: each estimate used to serve is raised by optimism standard errors, so a
   // model nobody has tried yet gets tried when the queue calls for better answers.
   double optimism = 1.0;
@@ -126,8 +135,13 @@ struct AdaptiveTuning {
   // Until its label arrives (or forever, if none does), a request counts in the queue at the
   // satisfaction predicted for its served answer.
   bool count_pending = true;
-  // ... plus pending_z standard deviations of the sum of their unknown outcomes.
+  // ... plus pending_z standard deviations of the sum of their unknown outcomes ...
   double pending_z = 2.0;
+  // ... where that sum's variance also counts the uncertainty of the calibration the
+  // predictions are corrected by: with sparse feedback most outcomes are never seen, and the
+  // mean error of the predictions, measured on the few that are, is known only to within
+  // sd / sqrt(labels); on thousands of unlabeled requests that error dominates.
+  bool calibration_uncertainty = true;
   // Labels between two re-estimations of the price.
   int price_refresh_labels = 16;
 };

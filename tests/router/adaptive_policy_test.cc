@@ -746,6 +746,10 @@ TEST(AdaptiveTextGate, OpensWhenAWordDecidesDifficultyAndRoutesByIt) {
 // ---------------------------------------------------------------------------------------------
 // 5-6. In-flight and pending requests in the queue
 
+// pending_z = 2 standard deviations of one unknown outcome predicted at 0.5: its variance
+// 0.5 * 0.5 plus the uncertainty of an empty calibration, 0.25 / (0 labels + 50 prior).
+const double kOneUnknownOutcome = 2.0 * std::sqrt(0.25 + 0.25 / 50.0);
+
 // One tenant at alpha 0.7, no dither (Decision.q is the queue itself) and no exploration.
 std::unique_ptr<Router> QueueRouter(bool exponential = false) {
   RouterConfig config = TwoModelConfig();
@@ -769,9 +773,10 @@ TEST(AdaptiveInFlight, ANotedDecisionRaisesTheQueueAndClearingRestoresIt) {
   EXPECT_EQ(router->inflight(), 1u);
   const double raised = test::MustDecide(router.get(), f).q;
   // The request counts as a pending one does: its predicted shortfall 0.703 - 0.5 plus
-  // pending_z = 2 standard deviations sqrt(0.5 * 0.5) of its unknown outcome: Q = 10 + 1.203
-  // (the linear queue).
-  EXPECT_NEAR(raised, 10.0 + (d.alpha - d.p[d.served] + 2.0 * 0.5), kEps);
+  // pending_z = 2 standard deviations of its unknown outcome, whose variance 0.5 * 0.5 is
+  // raised by the uncertainty of the (still empty) calibration, 0.25 / (0 + 50) for one
+  // request: Q = 10 + 0.203 + 2 sqrt(0.255) (the linear queue).
+  EXPECT_NEAR(raised, 10.0 + (d.alpha - d.p[d.served] + kOneUnknownOutcome), kEps);
   EXPECT_GT(raised, d.q);
 
   router->ClearInFlight(d);
@@ -787,9 +792,9 @@ TEST(AdaptiveInFlight, WithTheExponentialQueueTheShortfallScalesQ) {
   const Decision d = test::MustDecide(router.get(), f);
   EXPECT_EQ(d.q, 10.0);
   router->NoteInFlight(d);
-  // Q = 10 exp(1.203 / 5).
+  // Q = 10 exp(b / backlog_scale), b as above, backlog_scale 6.
   EXPECT_NEAR(test::MustDecide(router.get(), f).q,
-              10.0 * std::exp((d.alpha - d.p[d.served] + 2.0 * 0.5) / 5.0), kEps);
+              10.0 * std::exp((d.alpha - d.p[d.served] + kOneUnknownOutcome) / 6.0), kEps);
 }
 
 TEST(AdaptiveInFlight, ClearingAnotherOriginsOrAnUnnotedDecisionChangesNothing) {
@@ -845,15 +850,15 @@ TEST(AdaptivePending, CostsWithoutFeedbackCountThePredictionUntilTheLabelReplace
     ASSERT_LT(d.p[d.served], d.alpha);  // 0.5 < 0.703
     ASSERT_TRUE(router->RecordCosts(d, test::Cost(d.served, 1.0)).ok());
     // Answered, label pending: shortfall alpha - p = 0.203 plus pending_z = 2 standard
-    // deviations sqrt(0.5 * 0.5) of its unknown outcome: b = 1.203, Q = 10 + 1.203.
+    // deviations of its unknown outcome (0.25, plus 0.25 / 50 for the empty calibration).
     const double pending_q = test::MustDecide(router.get(), f).q;
-    EXPECT_NEAR(pending_q, 10.0 + (d.alpha - 0.5 + 2.0 * 0.5), kEps);
+    EXPECT_NEAR(pending_q, 10.0 + (d.alpha - 0.5 + kOneUnknownOutcome), kEps);
 
     ASSERT_TRUE(router->RecordFeedback(d, f, Label(d.served, s)).ok());
     // The label replaces the prediction: backlog alpha - s plus the buffer's first step
-    // start_backlog / buffer_labels = 3 / 300; nothing pending any more.
+    // start_backlog / buffer_labels = 4 / 300; nothing pending any more.
     const double labeled_q = test::MustDecide(router.get(), f).q;
-    EXPECT_NEAR(labeled_q, 10.0 + (d.alpha - s + 0.01), kEps);
+    EXPECT_NEAR(labeled_q, 10.0 + (d.alpha - s + 4.0 / 300.0), kEps);
     // Either way the variance allowance is gone; a failure still leaves Q above the start.
     EXPECT_LT(labeled_q, pending_q);
     EXPECT_EQ(labeled_q > 10.0, s == 0.0);
