@@ -15,13 +15,16 @@
 //      output is centred on its running mean, and labels count adjusted for it.
 //   3. Price. Every few labels, the cheapest allocation of models per task that meets the
 //      target (alpha plus a decaying margin) is solved from the estimates and the task
-//      frequencies, for draws from the estimates' posteriors; the median of the marginal
+//      frequencies, for draws from the estimates' posteriors; a low quantile of the marginal
 //      prices lambda (cost per unit of satisfaction) sets V = q_reference / lambda, so the
-//      allocation is what the rule picks at Q = q_reference.
+//      allocation is what the rule picks at Q = q_reference. A bounded integral of the
+//      backlog corrects lambda, holding while the served model could not have been changed
+//      by any price (anti-windup).
 //   4. Queue. Q = q_reference * exp(b / backlog_scale) with b = B + P: B is the backlog moved
 //      by arrived labels (B <- B + target - s, a buffer added over the first labels), P the
 //      predicted shortfall of requests whose label has not arrived (yet, or ever), corrected
-//      for the measured bias of such predictions plus an allowance for their variance. The
+//      for the measured bias of such predictions plus an allowance for their variance (the
+//      outcomes' own and that of the measured bias). The
 //      decision sees b jittered by +-queue_dither.
 //   5. Decision. argmin_m V*E_m + Q*(target - p_m(x)), ties to the cheaper model. Behind the
 //      target, models dearer than the choice are judged with optimism growing with the
