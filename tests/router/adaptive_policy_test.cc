@@ -865,6 +865,100 @@ TEST(AdaptivePending, CostsWithoutFeedbackCountThePredictionUntilTheLabelReplace
   }
 }
 
+TEST(AdaptivePending, WithoutCalibrationUncertaintyOnlyTheOutcomesNoiseCounts) {
+  RouterConfig config = TwoModelConfig();
+  config.adaptive.exponential_queue = false;
+  config.adaptive.queue_dither = 0.0;
+  config.adaptive.explore_budget = 0.0;
+  config.adaptive.calibration_uncertainty = false;
+  std::unique_ptr<Router> router = MakeRouter(config);
+  ASSERT_NE(router, nullptr);
+  const SparseFeatures f;
+  const Decision d = test::MustDecide(router.get(), f);
+  ASSERT_TRUE(router->RecordCosts(d, test::Cost(d.served, 1.0)).ok());
+  // Shortfall 0.703 - 0.5 plus 2 sqrt(0.5 * 0.5): the unknown outcome's own noise alone.
+  EXPECT_NEAR(test::MustDecide(router.get(), f).q, 10.0 + (d.alpha - 0.5 + 2.0 * 0.5), kEps);
+}
+
+TEST(AdaptivePending, TheCalibrationTermGrowsWithTheUnlabeledRequestsAndShrinksWithLabels) {
+  // n requests pending at prediction 0.5 after k labels: the allowance is
+  // 2 sqrt(n 0.25 + n^2 0.25 / (k + 50)), the second term the calibration's own error, which
+  // applies to all n at once (with 20 % feedback it outweighs the outcomes' noise).
+  auto allowance = [](double n, double k) {
+    return 2.0 * std::sqrt(n * 0.25 + n * n * 0.25 / (k + 50.0));
+  };
+  RouterConfig config = TwoModelConfig();
+  config.adaptive.exponential_queue = false;
+  config.adaptive.queue_dither = 0.0;
+  config.adaptive.explore_budget = 0.0;
+  std::unique_ptr<Router> router = MakeRouter(config);
+  ASSERT_NE(router, nullptr);
+  const SparseFeatures f;
+  std::vector<Decision> open;
+  for (int i = 0; i < 40; ++i) {
+    open.push_back(test::MustDecide(router.get(), f));
+    ASSERT_TRUE(router->RecordCosts(open.back(), test::Cost(open.back().served, 1.0)).ok());
+  }
+  for (const Decision& d : open) ASSERT_EQ(d.p[d.served], 0.5);  // untrained: all 0.5
+  const double target = open.front().alpha;                      // 0.703, as no label came
+  // 40 pending: Q = 10 + 40 (0.703 - 0.5) + allowance(40, 0).
+  EXPECT_NEAR(test::MustDecide(router.get(), f).q,
+              10.0 + 40.0 * (target - 0.5) + allowance(40.0, 0.0), 1e-9);
+  // Labels for 20 of them, misses and hits in turn: the calibration stays centred (residuals
+  // -0.5 and +0.5), the backlog takes 20 (0.703) - 10 plus the buffer's 20 steps of 4 / 300,
+  // and the 20 still pending count with the calibration's error over 20 labels.
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(router->RecordFeedback(open[i], f, Label(open[i].served, i % 2)).ok());
+  }
+  const double backlog = 20.0 * target - 10.0 + 20.0 * 4.0 / 300.0;
+  EXPECT_NEAR(test::MustDecide(router.get(), f).q,
+              10.0 + backlog + 20.0 * (target - 0.5) + allowance(20.0, 20.0), 1e-9);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6b. The price integral and its hold (anti-windup)
+
+// e^-correction of the price integral, read off a decision: V = q_reference / (price e^corr).
+double IntegralFactor(const Router& router, const Decision& d) {
+  return d.v * Adaptive(router).price(0) / 10.0;
+}
+
+TEST(AdaptiveIntegral, HoldsWhileTheMostSatisfyingModelIsServedBehindTheTarget) {
+  // alpha 0.9 out of reach: the cheap model always fails, the dear one satisfies 80 %. Once
+  // the backlog has made the dear model the choice, serving it is all any price could buy, so
+  // with the hold the correction stays where it is; without it, it keeps growing (the price
+  // rises, V falls) with every label of a backlog that no price can bring down.
+  StreamSpec spec;
+  spec.n = 400;
+  spec.p = {0.0, 0.8};
+  spec.cost = {1.0, 10.0};
+  const std::vector<Request> stream = MakeStream(spec);
+  auto run = [&](bool anti_windup, std::vector<double>* factor_when_dear) {
+    RouterConfig config = TwoModelConfig();
+    config.tenants = {{"gold", 0.9}};
+    config.adaptive.explore_budget = 0.0;
+    config.adaptive.queue_dither = 0.0;
+    config.adaptive.integral_anti_windup = anti_windup;
+    std::unique_ptr<Router> router = MakeRouter(config);
+    ASSERT_NE(router, nullptr);
+    Drive(router.get(), stream, {}, [&](const Step& s) {
+      if (s.d.t > 200 && s.d.served == kDear)
+        factor_when_dear->push_back(IntegralFactor(*router, s.d));
+    });
+  };
+  std::vector<double> held, wound;
+  run(true, &held);
+  run(false, &wound);
+  ASSERT_GT(held.size(), 150u);
+  ASSERT_GT(wound.size(), 150u);
+  // Held: the same factor at every decision after 200 (to rounding), and bounded by e^-1.
+  for (double x : held) EXPECT_NEAR(x, held.front(), 1e-9);
+  EXPECT_GE(held.front(), std::exp(-1.0) - 1e-12);
+  // Wound up: pinned at the bound e^-max_price_correction, well below the held factor.
+  EXPECT_NEAR(wound.back(), std::exp(-1.0), 1e-9);
+  EXPECT_GT(held.front(), 1.5 * wound.back());
+}
+
 // ---------------------------------------------------------------------------------------------
 // 7. Exploration budget
 
