@@ -751,9 +751,10 @@ TEST(AdaptiveTextGate, OpensWhenAWordDecidesDifficultyAndRoutesByIt) {
 const double kOneUnknownOutcome = 2.0 * std::sqrt(0.25 + 0.25 / 50.0);
 
 // One tenant at alpha 0.7, no dither (Decision.q is the queue itself) and no exploration.
-std::unique_ptr<Router> QueueRouter(bool exponential = false) {
+std::unique_ptr<Router> QueueRouter(bool exponential = false, bool calibration_uncertainty = true) {
   RouterConfig config = TwoModelConfig();
   config.adaptive.exponential_queue = exponential;
+  config.adaptive.calibration_uncertainty = calibration_uncertainty;
   config.adaptive.queue_dither = 0.0;
   config.adaptive.explore_budget = 0.0;
   return MakeRouter(config);
@@ -866,12 +867,8 @@ TEST(AdaptivePending, CostsWithoutFeedbackCountThePredictionUntilTheLabelReplace
 }
 
 TEST(AdaptivePending, WithoutCalibrationUncertaintyOnlyTheOutcomesNoiseCounts) {
-  RouterConfig config = TwoModelConfig();
-  config.adaptive.exponential_queue = false;
-  config.adaptive.queue_dither = 0.0;
-  config.adaptive.explore_budget = 0.0;
-  config.adaptive.calibration_uncertainty = false;
-  std::unique_ptr<Router> router = MakeRouter(config);
+  std::unique_ptr<Router> router = QueueRouter(/*exponential=*/false,
+                                               /*calibration_uncertainty=*/false);
   ASSERT_NE(router, nullptr);
   const SparseFeatures f;
   const Decision d = test::MustDecide(router.get(), f);
@@ -887,11 +884,7 @@ TEST(AdaptivePending, TheCalibrationTermGrowsWithTheUnlabeledRequestsAndShrinksW
   auto allowance = [](double n, double k) {
     return 2.0 * std::sqrt(n * 0.25 + n * n * 0.25 / (k + 50.0));
   };
-  RouterConfig config = TwoModelConfig();
-  config.adaptive.exponential_queue = false;
-  config.adaptive.queue_dither = 0.0;
-  config.adaptive.explore_budget = 0.0;
-  std::unique_ptr<Router> router = MakeRouter(config);
+  std::unique_ptr<Router> router = QueueRouter();
   ASSERT_NE(router, nullptr);
   const SparseFeatures f;
   std::vector<Decision> open;
