@@ -24,8 +24,8 @@
 //      by arrived labels (B <- B + target - s, a buffer added over the first labels), P the
 //      predicted shortfall of requests whose label has not arrived (yet, or ever), corrected
 //      for the measured bias of such predictions plus an allowance for their variance (the
-//      outcomes' own and that of the measured bias). The
-//      decision sees b jittered by +-queue_dither.
+//      outcomes' own and that of the measured bias). The decision sees b jittered by
+//      +-queue_dither.
 //   5. Decision. argmin_m V*E_m + Q*(target - p_m(x)), ties to the cheaper model. Behind the
 //      target, models dearer than the choice are judged with optimism growing with the
 //      backlog, so a model written off after an unlucky start is retried. Models whose cost
