@@ -157,14 +157,13 @@ double AdaptivePolicy::PendingShortfall(const TenantState& tenant) const {
   return tenant.pending + tenant.inflight - n * bias + tuning_.pending_z * std::sqrt(var);
 }
 
-double AdaptivePolicy::QueueLevel(const TenantState& tenant, double jitter) const {
+double AdaptivePolicy::QueueLevel(double b) const {
   // The price rises exponentially with the backlog: a small backlog is left to the usual
   // alternation between adjacent models, a large one calls in the dearer models at once, so
   // the backlog cannot linger far above zero (where it would end the horizon below alpha).
   // Requests whose label has not arrived count at their predicted satisfaction, plus
   // pending_z standard deviations of the sum of their unknown outcomes: with sparse feedback
   // most outcomes are never seen, and their sum strays from its prediction.
-  double b = tenant.backlog + PendingShortfall(tenant) + jitter;
   // Within the dead zone the price stays at the solved one, so allocations across tasks do
   // not flicker with every label; beyond it the queue acts as usual.
   if (tuning_.backlog_deadzone > 0.0) {
@@ -266,9 +265,10 @@ void AdaptivePolicy::Decide(const RouteRequest& request, uint64_t task_key, Deci
   // Optimism grows with the backlog: on target the estimates are used as they are; behind
   // it, the policy looks for a model that could catch up, giving each the benefit of its
   // uncertainty, so a model written off after an unlucky start is retried.
-  const double behind = std::clamp(
-      (tenant.backlog + PendingShortfall(tenant) - tuning_.optimism_start) / tuning_.backlog_scale,
-      0.0, kMaxBehind);
+  // The backlog as the queue sees it: labeled shortfall plus that of the requests pending.
+  const double backlog = tenant.backlog + PendingShortfall(tenant);
+  const double behind =
+      std::clamp((backlog - tuning_.optimism_start) / tuning_.backlog_scale, 0.0, kMaxBehind);
   const double bonus = Bonus();
   // Dithering: the backlog the decision sees is jittered by a uniform draw in
   // [-queue_dither, queue_dither]. Near a switching point the choice between two models is
@@ -278,7 +278,7 @@ void AdaptivePolicy::Decide(const RouteRequest& request, uint64_t task_key, Deci
   // bias of adaptively collected data), most for models right at the SLA's edge.
   const double jitter =
       tuning_.queue_dither > 0.0 ? tuning_.queue_dither * (2.0 * rng_.Uniform() - 1.0) : 0.0;
-  const double q = QueueLevel(tenant, jitter);
+  const double q = QueueLevel(backlog + jitter);
   const double v = tuning_.q_reference / (tenant.price * std::exp(tenant.correction));
   TaskEstimates(task, &base_, &sd_);
   for (size_t m = 0; m < m_count; ++m) {

@@ -122,7 +122,8 @@ class AdaptivePolicy final : public Policy {
   void TaskEstimates(const TaskStats* task, std::vector<double>* p, std::vector<double>* sd) const;
   double Target(uint32_t tenant) const;
   double Bonus() const;
-  double QueueLevel(const TenantState& tenant, double jitter = 0.0) const;
+  // Q for a backlog b (labeled plus pending shortfall, as the decision sees it).
+  double QueueLevel(double b) const;
   double PendingShortfall(const TenantState& tenant) const;
   // True when the served model was at the end of the ladder the backlog pushes toward (the
   // most satisfying behind the target, the cheapest ahead of it): the integral then holds.
