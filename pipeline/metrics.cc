@@ -50,17 +50,20 @@ Result<std::unique_ptr<StageMetrics>> StageMetrics::Create(const std::string& st
                                                            const std::vector<std::string>& sockets,
                                                            int port) {
   auto metrics = std::make_unique<StageMetrics>(PassKey(), stage, sockets);
-  if (port != 0) {
-    try {
-      metrics->exposer_ =
-          std::make_unique<prometheus::Exposer>("127.0.0.1:" + std::to_string(port), 1);
-      metrics->exposer_->RegisterCollectable(metrics->registry_);
-    } catch (const std::exception& e) {
-      return Status::Unavailable("metrics of stage " + stage + ": cannot listen on 127.0.0.1:" +
-                                 std::to_string(port) + ": " + e.what());
-    }
-  }
+  MESSPLUS_RETURN_IF_ERROR(metrics->Serve(port));
   return metrics;
+}
+
+Status StageMetrics::Serve(int port) {
+  if (port == 0 || exposer_ != nullptr) return Status::Ok();
+  try {
+    exposer_ = std::make_unique<prometheus::Exposer>("127.0.0.1:" + std::to_string(port), 1);
+    exposer_->RegisterCollectable(registry_);
+  } catch (const std::exception& e) {
+    return Status::Unavailable("metrics of stage " + stage_ + ": cannot listen on 127.0.0.1:" +
+                               std::to_string(port) + ": " + e.what());
+  }
+  return Status::Ok();
 }
 
 prometheus::Counter& StageMetrics::Handle(Cache* cache,

@@ -42,6 +42,9 @@ class StageMetrics {
   static Result<std::unique_ptr<StageMetrics>> Create(const std::string& stage,
                                                       const std::vector<std::string>& sockets,
                                                       int port);
+  // Starts the HTTP endpoint on 127.0.0.1:`port` (0: none). A stage host calls it once its
+  // sockets are bound, so that an answering /metrics means the stage takes messages.
+  Status Serve(int port);
   ~StageMetrics();
   StageMetrics(const StageMetrics&) = delete;
   StageMetrics& operator=(const StageMetrics&) = delete;

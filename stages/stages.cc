@@ -60,7 +60,7 @@ Result<std::unique_ptr<StageHost>> StageHost::Create(std::string_view name, cons
 
   auto host = std::make_unique<StageHost>(PassKey(), label, config, std::move(log));
   Result<std::unique_ptr<pipeline::StageMetrics>> metrics =
-      pipeline::StageMetrics::Create(label, pipeline::StageRuntime::SocketNames(ports), port);
+      pipeline::StageMetrics::Create(label, pipeline::StageRuntime::SocketNames(ports), 0);
   if (!metrics.ok()) return metrics.status();
   host->metrics_ = std::move(*metrics);
   host->ctx_ = std::make_unique<pipeline::StageContext>(
@@ -85,6 +85,8 @@ Result<std::unique_ptr<StageHost>> StageHost::Create(std::string_view name, cons
   host->runtime_ =
       std::make_unique<pipeline::StageRuntime>(zmq, ctx, std::move(ports), host->limits_);
   MESSPLUS_RETURN_IF_ERROR(host->runtime_->Open());
+  // Only now: a client that sees /metrics answer may connect and send at once.
+  MESSPLUS_RETURN_IF_ERROR(host->metrics_->Serve(port));
   host->log_->info("{}: started{}", label,
                    port != 0 ? " (metrics on 127.0.0.1:" + std::to_string(port) + ")" : "");
   return host;
