@@ -50,14 +50,19 @@ FeatureTable HashRows(const Dataset& data, const router::HashingOptions& hashing
 }
 
 double Auc(const std::vector<double>& score, const std::vector<uint8_t>& label) {
-  const size_t n = score.size();
-  std::vector<size_t> idx(n);
-  std::iota(idx.begin(), idx.end(), 0);
+  // Requests without a finite score (none is expected) are left out: NaN breaks the sort's
+  // ordering and never equals itself.
+  std::vector<size_t> idx;
+  idx.reserve(score.size());
+  for (size_t r = 0; r < score.size(); ++r) {
+    if (std::isfinite(score[r])) idx.push_back(r);
+  }
+  const size_t n = idx.size();
   std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return score[a] < score[b]; });
   double rank_sum = 0.0;
   size_t positives = 0;
   for (size_t i = 0; i < n;) {
-    size_t j = i;
+    size_t j = i + 1;
     while (j < n && score[idx[j]] == score[idx[i]]) ++j;
     const double avg_rank = (static_cast<double>(i) + static_cast<double>(j - 1)) / 2.0 + 1.0;
     for (size_t k = i; k < j; ++k) {

@@ -105,7 +105,7 @@ std::vector<size_t> ReplayOrder(size_t rows, uint64_t seed, size_t limit = 0);
 Rng FeedbackRng(uint64_t seed);
 
 // Area under the ROC curve of `score` for the 0/1 `label` (ties count one half); 0.5 when
-// one class is empty.
+// one class is empty. Entries whose score is not finite are left out.
 double Auc(const std::vector<double>& score, const std::vector<uint8_t>& label);
 
 }  // namespace messplus::simulator

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "simulator/baselines.h"
 #include "simulator/synthetic.h"
@@ -87,6 +88,14 @@ TEST(Auc, RanksPerfectlyAndByChance) {
   EXPECT_DOUBLE_EQ(Auc({0.9, 0.8, 0.2, 0.1}, {0, 0, 1, 1}), 0.0);
   EXPECT_DOUBLE_EQ(Auc({0.5, 0.5, 0.5, 0.5}, {0, 1, 0, 1}), 0.5);  // ties count one half
   EXPECT_DOUBLE_EQ(Auc({0.1, 0.2}, {1, 1}), 0.5);                  // one class only
+}
+
+TEST(Auc, LeavesOutScoresThatAreNotFinite) {
+  // A NaN score once made the tie scan spin forever (NaN never equals itself).
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_DOUBLE_EQ(Auc({0.1, nan, 0.8, 0.9}, {0, 1, 1, 1}), 1.0);
+  EXPECT_DOUBLE_EQ(Auc({nan, nan}, {0, 1}), 0.5);
+  EXPECT_DOUBLE_EQ(Auc({0.9, std::numeric_limits<double>::infinity(), 0.1}, {0, 0, 1}), 0.0);
 }
 
 class ReplayOnSyntheticZoo : public ::testing::Test {
