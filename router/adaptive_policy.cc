@@ -567,6 +567,11 @@ void AdaptivePolicy::OnInFlight(const Decision& decision, double sign) {
   tenant.inflight += sign * (decision.alpha - p);
   tenant.inflight_var = std::max(0.0, tenant.inflight_var + sign * p * (1.0 - p));
   tenant.inflight_n = std::max(0.0, tenant.inflight_n + sign);
+  if (tenant.inflight_n == 0.0) {
+    // None in flight: exactly nothing, not what rounding left of the sums.
+    tenant.inflight = 0.0;
+    tenant.inflight_var = 0.0;
+  }
 }
 
 bool AdaptivePolicy::Saturated(const Decision& decision, double backlog) const {

@@ -216,6 +216,16 @@ void Router::ClearInFlight(const Decision& decision) {
   }
 }
 
+void Router::ForgetInFlight() {
+  while (!inflight_.empty()) {
+    auto it = inflight_.begin();
+    policy_->OnInFlight(it->second, -1.0);
+    EraseInFlight(it);
+    ++counters_.inflight_forgotten;
+  }
+  inflight_order_.clear();
+}
+
 void Router::EraseInFlight(InFlightMap::iterator it) {
   InFlightMap::node_type node = inflight_.extract(it);
   if (inflight_free_.size() < kMaxFreeInFlight) inflight_free_.push_back(std::move(node));

@@ -79,6 +79,12 @@ class Router {
   static constexpr size_t kMaxInFlight = 65536;
   void NoteInFlight(const Decision& decision);
   void ClearInFlight(const Decision& decision);
+  // Gives up on every request in flight (counted in counters().inflight_forgotten). A replica
+  // calls it after loading a snapshot: the snapshot may already hold some of their outcomes
+  // (the very updates whose loss forced it), and such a request, never cleared, would count
+  // in the queue for good. The ones still truly in flight go uncounted until their outcomes
+  // return, which only costs the few moments that takes.
+  void ForgetInFlight();
   size_t inflight() const { return inflight_.size(); }
 
   // Offline replay only: the true satisfaction of the served answer, for the paper's queue
@@ -97,6 +103,7 @@ class Router {
     uint64_t rejected_costs = 0;
     uint64_t rejected_feedback = 0;
     uint64_t inflight_dropped = 0;
+    uint64_t inflight_forgotten = 0;
   };
   const Counters& counters() const { return counters_; }
 

@@ -171,6 +171,9 @@ void RouteStage::OnSnapshot(const StateSnapshot& s) {
                     st.message());
     return;  // asked again after snapshot_timeout
   }
+  // The snapshot may hold outcomes of this replica's requests in flight whose updates it
+  // never saw (a gap is a lost update): forget them all rather than count one for good.
+  router_->ForgetInFlight();
   epoch_ = s.epoch;
   seq_ = s.seq;
   synced_ = true;

@@ -10,11 +10,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <memory>
 #include <sstream>
 #include <thread>
 
@@ -117,20 +120,46 @@ int Process::Stop(int sig, Millis deadline) {
   return Wait(Millis(5000)).value_or(-SIGKILL);
 }
 
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    socklen_t len = sizeof(addr);
-    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    port = ntohs(addr.sin_port);
+namespace {
+// A socket bound to an ephemeral port of 127.0.0.1, closed when it goes out of scope.
+class BoundPort {
+ public:
+  BoundPort() : fd_(socket(AF_INET, SOCK_STREAM, 0)) {
+    if (fd_ < 0) return;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+      socklen_t len = sizeof(addr);
+      if (getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+        port_ = ntohs(addr.sin_port);
+      }
+    }
   }
-  close(fd);
-  return port;
+  ~BoundPort() {
+    if (fd_ >= 0) close(fd_);
+  }
+  BoundPort(const BoundPort&) = delete;
+  BoundPort& operator=(const BoundPort&) = delete;
+  int port() const { return port_; }
+
+ private:
+  int fd_;
+  int port_ = 0;
+};
+}  // namespace
+
+int FreePort() { return BoundPort().port(); }
+
+std::vector<int> FreePorts(size_t n) {
+  std::vector<std::unique_ptr<BoundPort>> held;
+  std::vector<int> ports;
+  for (size_t i = 0; i < n; ++i) {
+    held.push_back(std::make_unique<BoundPort>());
+    ports.push_back(held.back()->port());
+  }
+  return ports;  // `held` closes them all here
 }
 
 std::optional<std::string> HttpGet(int port, const std::string& path, Millis timeout) {
@@ -248,15 +277,19 @@ const char* const kEndpointNames[] = {"frontend", "requests", "features", "decis
 
 ProcessPipeline::ProcessPipeline(const TempDir& dir, PipelineOptions options)
     : dir_(dir.path()), options_(std::move(options)) {
+  // Every TCP port of the pipeline at once, so that no two of them coincide.
+  const size_t replicas = static_cast<size_t>(std::max(1, options_.route_replicas));
+  const std::vector<int> ports = FreePorts(std::size(kEndpointNames) + 5 + replicas - 1);
+  size_t next = 0;
   for (const char* name : kEndpointNames) {
-    endpoints_[name] = options_.transport == "tcp" ? fmt::format("tcp://127.0.0.1:{}", FreePort())
+    const int port = ports[next++];
+    endpoints_[name] = options_.transport == "tcp" ? fmt::format("tcp://127.0.0.1:{}", port)
                                                    : fmt::format("ipc://{}/{}", dir_, name);
   }
   for (const char* stage : {"ingest", "embed", "route", "dispatch", "feedback"}) {
-    metrics_ports_[stage] = FreePort();
+    metrics_ports_[stage] = ports[next++];
   }
-  for (int r = 1; r < options_.route_replicas; ++r)
-    metrics_ports_[fmt::format("route-{}", r)] = FreePort();
+  for (size_t r = 1; r < replicas; ++r) metrics_ports_[fmt::format("route-{}", r)] = ports[next++];
 
   std::string yaml = "models:\n";
   for (const std::string& m : options_.models) yaml += "  - name: " + m + "\n";

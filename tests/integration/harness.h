@@ -94,6 +94,9 @@ class Process {
 
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int FreePort();
+// n distinct such ports: each is held bound until all are chosen, so the kernel cannot hand
+// the same one out twice (as n calls of FreePort may).
+std::vector<int> FreePorts(size_t n);
 // GET http://127.0.0.1:<port><path>; nullopt on any failure or after the timeout.
 std::optional<std::string> HttpGet(int port, const std::string& path, Millis timeout);
 // One metric from a stage's Prometheus endpoint.

@@ -527,6 +527,51 @@ TEST(AdaptiveState, ALoadedRouterResolvesTheSamePricesFromTheSameOutcomes) {
   }
 }
 
+TEST(AdaptiveState, AReplicaThatReloadsTheCollectorsStateDecidesAsIfItHadNot) {
+  // The pipeline's route replica learns from the collector's updates, and on a gap in them
+  // reloads the collector's state (which learned the same outcomes, but never decided). Its
+  // decisions afterwards must be those of a replica that saw every update: whatever Decide
+  // keeps for itself (its draws, its count of decisions, its exploration in flight) must not
+  // be part of the learning state, and the learning state must be all that learning changed.
+  const RouterConfig config = ThreeModelConfig();
+  std::unique_ptr<Router> steady = MakeRouter(config);     // never resyncs
+  std::unique_ptr<Router> resyncing = MakeRouter(config);  // reloads at step kReload
+  std::unique_ptr<Router> collector = MakeRouter(config);  // learns only
+  ASSERT_NE(steady, nullptr);
+  ASSERT_NE(resyncing, nullptr);
+  ASSERT_NE(collector, nullptr);
+  constexpr size_t kReload = 300;
+  const std::vector<Request> stream = RoundTripStream(900, 21);
+  size_t differing = 0, first_difference = stream.size();
+  for (size_t i = 0; i < stream.size(); ++i) {
+    const Request& r = stream[i];
+    if (i == kReload) {
+      ASSERT_TRUE(resyncing->LoadState(collector->SaveState()).ok());
+    }
+    Decision a, b;
+    ASSERT_TRUE(steady->Decide(RouteRequest{&r.features, r.tenant, r.task}, &a).ok());
+    ASSERT_TRUE(resyncing->Decide(RouteRequest{&r.features, r.tenant, r.task}, &b).ok());
+    if (a.run != b.run || a.served != b.served) {
+      ++differing;
+      first_difference = std::min(first_difference, i);
+    }
+    std::vector<ModelCost> costs;
+    std::vector<ModelLabel> labels;
+    for (uint32_t m : a.run) {
+      costs.push_back({m, r.cost[m]});
+      labels.push_back({m, r.label[m]});
+    }
+    // Every router learns the steady replica's outcomes, as the collector publishes them.
+    for (Router* learner : {steady.get(), resyncing.get(), collector.get()}) {
+      ASSERT_TRUE(learner->RecordCosts(a, costs).ok());
+      ASSERT_TRUE(learner->RecordFeedback(a, r.features, labels).ok());
+    }
+  }
+  EXPECT_EQ(differing, 0u) << "first at request " << first_difference;
+  EXPECT_TRUE(resyncing->SaveState() == steady->SaveState())
+      << FirstDifference(resyncing->SaveState(), steady->SaveState());
+}
+
 // Loads `bytes` into a trained router and checks that it fails with DataLoss and changes
 // nothing.
 void ExpectLoadRejected(std::string_view bytes, const char* what) {

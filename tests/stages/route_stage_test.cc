@@ -132,6 +132,48 @@ TEST(RouteStage, OldUpdatesAreDroppedAndAGapResyncs) {
   EXPECT_EQ(stage->router().policy().costs().observations(d.served), 3u);
 }
 
+TEST(RouteStage, ARequestWhoseOutcomeUpdateWasLostDoesNotStayInFlight) {
+  // This replica decides r1 and counts it in flight until its outcome update comes back. That
+  // update is lost (the gap): the snapshot it resyncs from holds the outcome, and no update
+  // will ever clear r1. Before the fix r1 counted in the queue for good, and a lockstep
+  // replay that hit the gap stopped reproducing the simulator. No dither and no exploration,
+  // so that a replica's earlier draws do not move its next decision's Q.
+  const std::string no_draws = "adaptive: {queue_dither: 0, explore_rate: 0}\n";
+  StageFixture f("route", no_draws);
+  Collector c(f.config);
+  auto stage = SyncedReplica(f, c);
+  f.Deliver(*stage, RouteStage::kFeatures, MakeFeatures("r1"));
+  const router::Decision d = f.out.Of<DecisionMsg>(RouteStage::kDecisions)[0].decision;
+  EXPECT_EQ(stage->router().inflight(), 1u);
+  router::SparseFeatures x;
+  x.push_back(5, 1.0f);
+  c.Outcome(d, 100.0);                                          // seq 1: lost
+  f.Deliver(*stage, RouteStage::kUpdates, c.Label(d, x, 1.0));  // seq 2: a gap
+  ASSERT_FALSE(stage->synced());
+  f.Advance(*stage, std::chrono::milliseconds(1));
+  auto requests = f.out.Of<SnapshotRequest>(RouteStage::kSnapshots);
+  ASSERT_EQ(requests.size(), 1u);
+  f.Deliver(*stage, RouteStage::kSnapshots, c.Snapshot(requests[0].nonce));
+  ASSERT_TRUE(stage->synced());
+  EXPECT_EQ(stage->router().inflight(), 0u);
+  EXPECT_EQ(stage->router().counters().inflight_forgotten, 1u);
+  // The next decision sees the collector's queue and nothing in flight: the same Q as a
+  // router that only learned (a fresh replica loading the same snapshot).
+  StageFixture g("route", no_draws);
+  auto fresh = RouteStage::Create(g.ctx, 0).value();
+  g.Advance(*fresh, std::chrono::milliseconds(1));
+  g.Deliver(*fresh, RouteStage::kSnapshots,
+            c.Snapshot(g.out.Of<SnapshotRequest>(RouteStage::kSnapshots).back().nonce));
+  ASSERT_TRUE(fresh->synced());
+  f.out.Clear();
+  f.Deliver(*stage, RouteStage::kFeatures, MakeFeatures("r2"));
+  g.Deliver(*fresh, RouteStage::kFeatures, MakeFeatures("r2"));
+  const router::Decision a = f.out.Of<DecisionMsg>(RouteStage::kDecisions).back().decision;
+  const router::Decision b = g.out.Of<DecisionMsg>(RouteStage::kDecisions).back().decision;
+  EXPECT_EQ(a.q, b.q);
+  EXPECT_EQ(a.p, b.p);
+}
+
 TEST(RouteStage, ReplicaThatLoadedASnapshotDecidesLikeOneThatFollowedTheUpdates) {
   StageFixture f("route");
   Collector c(f.config);
