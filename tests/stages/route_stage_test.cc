@@ -77,6 +77,27 @@ std::unique_ptr<RouteStage> SyncedReplica(StageFixture& f, Collector& c) {
   return stage;
 }
 
+// A replica that lost sync asks for a snapshot on its next tick; `c` answers it. True when
+// exactly one request went out and the replica is synced again.
+bool Resnapshot(StageFixture& f, RouteStage& stage, Collector& c) {
+  f.Advance(stage, std::chrono::milliseconds(1));
+  auto requests = f.out.Of<SnapshotRequest>(RouteStage::kSnapshots);
+  if (requests.size() != 1u) return false;
+  f.Deliver(stage, RouteStage::kSnapshots, c.Snapshot(requests[0].nonce));
+  return stage.synced();
+}
+
+// Replica `a` (of fixture fa) and replica `b` (of fb) each decide request `id`; their
+// decisions.
+std::pair<router::Decision, router::Decision> BothDecide(StageFixture& fa, RouteStage& a,
+                                                         StageFixture& fb, RouteStage& b,
+                                                         const std::string& id) {
+  fa.Deliver(a, RouteStage::kFeatures, MakeFeatures(id));
+  fb.Deliver(b, RouteStage::kFeatures, MakeFeatures(id));
+  return {fa.out.Of<DecisionMsg>(RouteStage::kDecisions).back().decision,
+          fb.out.Of<DecisionMsg>(RouteStage::kDecisions).back().decision};
+}
+
 TEST(RouteStage, DecidesWithoutWaitingForTheFirstSnapshot) {
   StageFixture f("route");
   auto stage = RouteStage::Create(f.ctx, 0).value();
@@ -123,11 +144,7 @@ TEST(RouteStage, OldUpdatesAreDroppedAndAGapResyncs) {
   c.Outcome(d, 10.0);                                                      // seq 2: lost on the way
   f.Deliver(*stage, RouteStage::kUpdates, c.Outcome(d, 10.0));             // seq 3: a gap
   EXPECT_FALSE(stage->synced());
-  f.Advance(*stage, std::chrono::milliseconds(1));
-  auto requests = f.out.Of<SnapshotRequest>(RouteStage::kSnapshots);
-  ASSERT_EQ(requests.size(), 1u);
-  f.Deliver(*stage, RouteStage::kSnapshots, c.Snapshot(requests[0].nonce));
-  EXPECT_TRUE(stage->synced());
+  EXPECT_TRUE(Resnapshot(f, *stage, c));
   EXPECT_EQ(stage->seq(), 3u);
   EXPECT_EQ(stage->router().policy().costs().observations(d.served), 3u);
 }
@@ -150,26 +167,14 @@ TEST(RouteStage, ARequestWhoseOutcomeUpdateWasLostDoesNotStayInFlight) {
   c.Outcome(d, 100.0);                                          // seq 1: lost
   f.Deliver(*stage, RouteStage::kUpdates, c.Label(d, x, 1.0));  // seq 2: a gap
   ASSERT_FALSE(stage->synced());
-  f.Advance(*stage, std::chrono::milliseconds(1));
-  auto requests = f.out.Of<SnapshotRequest>(RouteStage::kSnapshots);
-  ASSERT_EQ(requests.size(), 1u);
-  f.Deliver(*stage, RouteStage::kSnapshots, c.Snapshot(requests[0].nonce));
-  ASSERT_TRUE(stage->synced());
+  ASSERT_TRUE(Resnapshot(f, *stage, c));
   EXPECT_EQ(stage->router().inflight(), 0u);
   EXPECT_EQ(stage->router().counters().inflight_forgotten, 1u);
   // The next decision sees the collector's queue and nothing in flight: the same Q as a
   // router that only learned (a fresh replica loading the same snapshot).
   StageFixture g("route", no_draws);
-  auto fresh = RouteStage::Create(g.ctx, 0).value();
-  g.Advance(*fresh, std::chrono::milliseconds(1));
-  g.Deliver(*fresh, RouteStage::kSnapshots,
-            c.Snapshot(g.out.Of<SnapshotRequest>(RouteStage::kSnapshots).back().nonce));
-  ASSERT_TRUE(fresh->synced());
-  f.out.Clear();
-  f.Deliver(*stage, RouteStage::kFeatures, MakeFeatures("r2"));
-  g.Deliver(*fresh, RouteStage::kFeatures, MakeFeatures("r2"));
-  const router::Decision a = f.out.Of<DecisionMsg>(RouteStage::kDecisions).back().decision;
-  const router::Decision b = g.out.Of<DecisionMsg>(RouteStage::kDecisions).back().decision;
+  auto fresh = SyncedReplica(g, c);
+  const auto [a, b] = BothDecide(f, *stage, g, *fresh, "r2");
   EXPECT_EQ(a.q, b.q);
   EXPECT_EQ(a.p, b.p);
 }
@@ -201,11 +206,7 @@ TEST(RouteStage, ReplicaThatLoadedASnapshotDecidesLikeOneThatFollowedTheUpdates)
   g.Deliver(*joiner, RouteStage::kSnapshots,
             c.Snapshot(g.out.Of<SnapshotRequest>(RouteStage::kSnapshots).back().nonce));
   ASSERT_TRUE(joiner->synced());
-  f.out.Clear();
-  f.Deliver(*follower, RouteStage::kFeatures, MakeFeatures("next"));
-  g.Deliver(*joiner, RouteStage::kFeatures, MakeFeatures("next"));
-  const router::Decision a = f.out.Of<DecisionMsg>(RouteStage::kDecisions).back().decision;
-  const router::Decision b = g.out.Of<DecisionMsg>(RouteStage::kDecisions).back().decision;
+  const auto [a, b] = BothDecide(f, *follower, g, *joiner, "next");
   EXPECT_EQ(a.p, b.p);
   EXPECT_EQ(a.cost_estimate, b.cost_estimate);
 }
