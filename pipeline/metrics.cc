@@ -46,12 +46,9 @@ StageMetrics::StageMetrics(PassKey, std::string stage, std::vector<std::string> 
 
 StageMetrics::~StageMetrics() = default;
 
-Result<std::unique_ptr<StageMetrics>> StageMetrics::Create(const std::string& stage,
-                                                           const std::vector<std::string>& sockets,
-                                                           int port) {
-  auto metrics = std::make_unique<StageMetrics>(PassKey(), stage, sockets);
-  MESSPLUS_RETURN_IF_ERROR(metrics->Serve(port));
-  return metrics;
+std::unique_ptr<StageMetrics> StageMetrics::Create(const std::string& stage,
+                                                   const std::vector<std::string>& sockets) {
+  return std::make_unique<StageMetrics>(PassKey(), stage, sockets);
 }
 
 Status StageMetrics::Serve(int port) {

@@ -37,13 +37,13 @@ namespace messplus::pipeline {
 
 class StageMetrics {
  public:
-  // `sockets`: names of the stage's sockets (the `socket` label), in port order. port 0:
-  // no HTTP endpoint. Unavailable when the port cannot be bound.
-  static Result<std::unique_ptr<StageMetrics>> Create(const std::string& stage,
-                                                      const std::vector<std::string>& sockets,
-                                                      int port);
-  // Starts the HTTP endpoint on 127.0.0.1:`port` (0: none). A stage host calls it once its
-  // sockets are bound, so that an answering /metrics means the stage takes messages.
+  // `sockets`: names of the stage's sockets (the `socket` label), in port order. No HTTP
+  // endpoint until Serve.
+  static std::unique_ptr<StageMetrics> Create(const std::string& stage,
+                                              const std::vector<std::string>& sockets);
+  // Starts the HTTP endpoint on 127.0.0.1:`port` (0: none); Unavailable when the port cannot
+  // be bound. A stage host calls it once its sockets are bound, so that an answering /metrics
+  // means the stage takes messages.
   Status Serve(int port);
   ~StageMetrics();
   StageMetrics(const StageMetrics&) = delete;

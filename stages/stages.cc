@@ -59,10 +59,8 @@ Result<std::unique_ptr<StageHost>> StageHost::Create(std::string_view name, cons
   }
 
   auto host = std::make_unique<StageHost>(PassKey(), label, config, std::move(log));
-  Result<std::unique_ptr<pipeline::StageMetrics>> metrics =
-      pipeline::StageMetrics::Create(label, pipeline::StageRuntime::SocketNames(ports), 0);
-  if (!metrics.ok()) return metrics.status();
-  host->metrics_ = std::move(*metrics);
+  host->metrics_ =
+      pipeline::StageMetrics::Create(label, pipeline::StageRuntime::SocketNames(ports));
   host->ctx_ = std::make_unique<pipeline::StageContext>(
       pipeline::StageContext{config, host->log_, host->clock_, *host->metrics_});
   pipeline::StageContext& ctx = *host->ctx_;

@@ -17,7 +17,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <memory>
 #include <sstream>
 #include <thread>
 
@@ -153,13 +152,10 @@ class BoundPort {
 int FreePort() { return BoundPort().port(); }
 
 std::vector<int> FreePorts(size_t n) {
-  std::vector<std::unique_ptr<BoundPort>> held;
+  const std::vector<BoundPort> held(n);  // all bound at once, closed on return
   std::vector<int> ports;
-  for (size_t i = 0; i < n; ++i) {
-    held.push_back(std::make_unique<BoundPort>());
-    ports.push_back(held.back()->port());
-  }
-  return ports;  // `held` closes them all here
+  for (const BoundPort& b : held) ports.push_back(b.port());
+  return ports;
 }
 
 std::optional<std::string> HttpGet(int port, const std::string& path, Millis timeout) {

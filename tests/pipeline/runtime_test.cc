@@ -62,7 +62,7 @@ struct RuntimeFixture {
       : config(TestConfig()),
         zoo(config.ModelNames()),
         limits(config.MakeLimits(&zoo)),
-        metrics(StageMetrics::Create("test", StageRuntime::SocketNames(ports), 0).value()),
+        metrics(StageMetrics::Create("test", StageRuntime::SocketNames(ports))),
         ctx{config, NullLogger(), clock, *metrics},
         runtime(zmq, ctx, std::move(ports), limits) {
     EXPECT_TRUE(runtime.Open().ok());
@@ -202,7 +202,7 @@ TEST(StageRuntime, BindFailureIsAClearError) {
   Limits limits = config.MakeLimits(&zoo);
   zmq::context_t zmq(1);
   SystemClock clock;
-  auto metrics = StageMetrics::Create("test", {"x"}, 0).value();
+  auto metrics = StageMetrics::Create("test", {"x"});
   StageContext ctx{config, NullLogger(), clock, *metrics};
   StageRuntime runtime(
       zmq, ctx,

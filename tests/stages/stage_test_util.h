@@ -104,7 +104,7 @@ class RecordingOutbox final : public pipeline::Outbox {
 struct StageFixture {
   explicit StageFixture(const std::string& name, const std::string& extra_yaml = "")
       : config(Parse(extra_yaml)),
-        metrics(pipeline::StageMetrics::Create(name, {"p0", "p1", "p2", "p3"}, 0).value()),
+        metrics(pipeline::StageMetrics::Create(name, {"p0", "p1", "p2", "p3"})),
         ctx{config, pipeline::NullLogger(), clock, *metrics},
         out(*metrics) {}
 
