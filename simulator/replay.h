@@ -52,8 +52,10 @@ struct ReplayOptions {
 
 struct TraceRow {
   uint64_t t;
+  std::string id;  // the data row's id
   double q;
   double running_satisfaction;
+  double satisfaction;  // of the served answer
   uint32_t served;
   double cost;
   bool explored;

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "simulator/csv.h"
+
 namespace messplus::simulator {
 namespace {
 
@@ -148,12 +150,14 @@ std::string FormatSeedSummary(const std::vector<ReplayResult>& results) {
 }
 
 std::string FormatTraceCsv(const ReplayResult& r) {
-  std::string out = "t,q,running_satisfaction,served_model,cost,explored";
+  std::string out = "t,q,running_satisfaction,served_model,cost,explored,id,satisfaction";
   for (const std::string& m : r.models) out += ",p__" + m;
   out += "\n";
   for (const TraceRow& t : r.trace) {
-    out += fmt::format("{},{:.6g},{:.6g},{},{:.6g},{}", t.t, t.q, t.running_satisfaction,
+    out += fmt::format("{},{:.6g},{:.6g},{},{:.6g},{},", t.t, t.q, t.running_satisfaction,
                        r.models[t.served], t.cost, t.explored ? 1 : 0);
+    AppendCsvField(t.id, &out);
+    out += fmt::format(",{:.6g}", t.satisfaction);
     for (double p : t.p) out += fmt::format(",{:.4f}", p);
     out += "\n";
   }

@@ -50,6 +50,13 @@ printf '%s' "$json" | grep -q '"runs"' || fail "several seeds: JSON lacks runs"
 head -1 "$dir/trace.csv" | grep -q '^t,q,running_satisfaction,served_model,cost,explored' ||
   fail "trace header"
 [ "$(wc -l <"$dir/trace.csv")" -eq 5 ] || fail "trace rows"
+# Each row of the file is served once; the trace names it and the served answer's score.
+awk -F, 'NR > 1 {
+  want["a", "small"] = 1; want["b", "small"] = 0; want["c", "small"] = 1; want["d", "small"] = 0
+  want["a", "large"] = 1; want["b", "large"] = 1; want["c", "large"] = 1; want["d", "large"] = 0
+  if (!(($7, $4) in want) || want[$7, $4] != $8) { print "bad trace row: " $0; bad = 1 }
+  seen[$7]++
+} END { exit bad || length(seen) != 4 }' "$dir/trace.csv" || fail "trace ids and satisfaction"
 
 printf 'id,benchmark,prompt,score__small,score__large,energy_j__large\n' >"$dir/nocol.csv"
 printf 'a,toy,x,1,1,100\n' >>"$dir/nocol.csv"
