@@ -79,6 +79,38 @@ expect_error "missing file" "does_not_exist.csv" -- sim --data "$dir/does_not_ex
 expect_error "bad constant cost" "--constant-cost" -- sim --data "$good" --constant-cost small=abc
 expect_error "unknown policy" "no-such-policy" -- sim --data "$good" --policy no-such-policy
 
+# `messplus eval` on a custom case: per-seed figures in the JSON, and the comparison with paper
+# restricted to the runs where paper met alpha, counted from those figures.
+awk 'BEGIN {
+  print "id,benchmark,prompt,score__small,energy_j__small,score__large,energy_j__large"
+  for (i = 0; i < 400; ++i)
+    printf "r%d,toy,question %d about topic %d,%d,10,%d,100\n", i, i, i % 7, (i % 5 < 3), (i % 10 < 9)
+}' >"$dir/many.csv"
+# At alpha 0.8 paper meets alpha in some of these runs and not in others.
+"$bin" eval --data "$dir/many.csv" --alpha 0.8 --policies adaptive paper --seeds 1 2 3 --json \
+  >"$dir/eval.json" || fail "eval --json: non-zero exit"
+"$bin" eval --data "$dir/many.csv" --alpha 0.8 --policies adaptive paper --seeds 1 2 3 \
+  >"$dir/eval.txt" || fail "eval: non-zero exit"
+python3 - "$dir/eval.json" "$dir/eval.txt" <<'PY' || fail "eval per-seed figures"
+import json, re, sys
+rows = json.load(open(sys.argv[1]))
+paper = next(r for r in rows if r["policy"] == "paper")
+for r in rows:
+    assert len(r["seed_avg_cost"]) == 3 and len(r["seed_sla_met"]) == 3, r
+    assert sum(r["seed_sla_met"]) == r["sla_met"], r
+    assert abs(sum(r["seed_avg_cost"]) / 3 - r["avg_cost"]) < 1e-9 * max(1.0, r["avg_cost"]), r
+kept = sum(paper["seed_sla_met"])
+text = open(sys.argv[2]).read()
+adaptive = next(r for r in rows if r["policy"] == "adaptive")
+m = re.search(r"on the (\d+) of 3 runs where paper met alpha: ([0-9.]+) by total cost", text)
+if kept == 0:
+    assert m is None, text
+else:
+    assert m and int(m.group(1)) == kept, text
+    met = [k for k in range(3) if paper["seed_sla_met"][k]]
+    ratio = sum(adaptive["seed_avg_cost"][k] for k in met) / sum(paper["seed_avg_cost"][k] for k in met)
+    assert abs(float(m.group(2)) - ratio) < 6e-4, (ratio, text)
+PY
 if [ "$failures" -ne 0 ]; then
   echo "$failures failure(s)"
   exit 1
