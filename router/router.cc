@@ -195,40 +195,39 @@ void Router::NoteInFlight(const Decision& decision) {
     auto it = inflight_.find(inflight_order_.front());
     inflight_order_.pop_front();
     if (it == inflight_.end()) continue;  // cleared already
-    policy_->OnInFlight(it->second, -1.0);
     EraseInFlight(it);
     ++counters_.inflight_dropped;
   }
-  // Cleared entries leave their t in the order queue; trim them from the front.
-  while (!inflight_order_.empty() && !inflight_.count(inflight_order_.front())) {
-    inflight_order_.pop_front();
-  }
+  TrimInFlightOrder();
 }
 
 void Router::ClearInFlight(const Decision& decision) {
   if (decision.origin != config_.instance) return;
   auto it = inflight_.find(decision.t);
   if (it == inflight_.end()) return;
-  policy_->OnInFlight(it->second, -1.0);
   EraseInFlight(it);
-  while (!inflight_order_.empty() && !inflight_.count(inflight_order_.front())) {
-    inflight_order_.pop_front();
-  }
+  TrimInFlightOrder();
 }
 
 void Router::ForgetInFlight() {
   while (!inflight_.empty()) {
-    auto it = inflight_.begin();
-    policy_->OnInFlight(it->second, -1.0);
-    EraseInFlight(it);
+    EraseInFlight(inflight_.begin());
     ++counters_.inflight_forgotten;
   }
   inflight_order_.clear();
 }
 
 void Router::EraseInFlight(InFlightMap::iterator it) {
+  policy_->OnInFlight(it->second, -1.0);
   InFlightMap::node_type node = inflight_.extract(it);
   if (inflight_free_.size() < kMaxFreeInFlight) inflight_free_.push_back(std::move(node));
+}
+
+void Router::TrimInFlightOrder() {
+  // Cleared entries leave their t in the order queue; trim them from the front.
+  while (!inflight_order_.empty() && !inflight_.count(inflight_order_.front())) {
+    inflight_order_.pop_front();
+  }
 }
 
 Status Router::RecordGroundTruth(const Decision& decision, double satisfaction) {

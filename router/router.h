@@ -119,7 +119,9 @@ class Router {
   std::deque<uint64_t> inflight_order_;
   // Erased nodes of inflight_ (with their vectors' capacity), reused by NoteInFlight.
   static constexpr size_t kMaxFreeInFlight = 1024;
+  // Uncounts the decision from the policy's in-flight sums and erases it.
   void EraseInFlight(InFlightMap::iterator it);
+  void TrimInFlightOrder();
   std::vector<InFlightMap::node_type> inflight_free_;
 };
 

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <numeric>
 #include <thread>
 
 #include <fmt/format.h>
@@ -52,15 +53,18 @@ struct CaseResult {
   std::string case_name;
   std::string policy;
   double alpha = 0.0;
-  int met = 0;
-  int runs = 0;
-  double cost = 0.0, satisfaction = 0.0;
-  double x_eg = 0.0, x_single = 0.0, x_alpha_oracle = 0.0;
+  double satisfaction = 0.0;
+  double x_single = 0.0, x_alpha_oracle = 0.0;
   double auc = 0.0, gain_auc = 0.0, explore_cost = 0.0;
   double min_surplus = 1e300;  // (satisfaction - alpha) * requests, worst seed
-  // Per seed, in the order of the seeds given.
+  // Per seed, in the order of the seeds given; the sums over seeds are taken from these.
   std::vector<double> seed_x_eg, seed_cost;
   std::vector<int> seed_met;
+
+  int runs() const { return static_cast<int>(seed_cost.size()); }
+  int met() const { return std::accumulate(seed_met.begin(), seed_met.end(), 0); }
+  double cost() const { return std::accumulate(seed_cost.begin(), seed_cost.end(), 0.0); }
+  double x_eg() const { return std::accumulate(seed_x_eg.begin(), seed_x_eg.end(), 0.0); }
 };
 
 const char* kLlama[] = {"arc_challenge", "arc_easy", "boolq",      "logiqa",
@@ -204,11 +208,7 @@ int RunEval(const EvalFlags& f) {
     row.case_name = cases[jobs[i].case_index].name;
     row.policy = policies[jobs[i].policy_index];
     row.alpha = r.alpha;
-    row.runs += 1;
-    row.met += r.sla_met ? 1 : 0;
-    row.cost += r.avg_cost;
     row.satisfaction += r.avg_satisfaction;
-    row.x_eg += r.avg_cost / r.eg_expected_cost;
     row.seed_x_eg.push_back(r.avg_cost / r.eg_expected_cost);
     row.seed_cost.push_back(r.avg_cost);
     row.seed_met.push_back(r.sla_met ? 1 : 0);
@@ -235,22 +235,22 @@ int RunEval(const EvalFlags& f) {
                   "gAUC", "explore", "surplus");
   std::map<std::string, std::vector<const CaseResult*>> by_policy;
   for (auto& [key, row] : rows) {
-    const double n = row.runs;
+    const double n = row.runs();
     by_policy[row.policy].push_back(&row);
     table += fmt::format(
         "{:<22} {:<9} {:>6.2f} {:>4}/{:<2} {:>10.2f} {:>7.3f} {:>8.3f} {:>9.3f} {:>6.3f} {:>6.3f} "
         "{:>6.1f}% {:>9.1f}\n",
-        row.case_name, row.policy, row.alpha, row.met, row.runs, row.cost / n, row.x_eg / n,
+        row.case_name, row.policy, row.alpha, row.met(), row.runs(), row.cost() / n, row.x_eg() / n,
         row.x_single / n, row.x_alpha_oracle / n, row.auc / n, row.gain_auc / n,
         100.0 * row.explore_cost / n, row.min_surplus);
     json.push_back({{"case", row.case_name},
                     {"policy", row.policy},
                     {"alpha", row.alpha},
-                    {"sla_met", row.met},
-                    {"runs", row.runs},
-                    {"avg_cost", row.cost / n},
+                    {"sla_met", row.met()},
+                    {"runs", row.runs()},
+                    {"avg_cost", row.cost() / n},
                     {"avg_satisfaction", row.satisfaction / n},
-                    {"cost_x_educated_guess", row.x_eg / n},
+                    {"cost_x_educated_guess", row.x_eg() / n},
                     {"cost_x_cheapest_single", row.x_single / n},
                     {"cost_x_alpha_oracle", row.x_alpha_oracle / n},
                     {"predictor_auc", row.auc / n},
@@ -266,10 +266,10 @@ int RunEval(const EvalFlags& f) {
     int met = 0, runs = 0;
     double sum = 0.0, worst = 0.0;
     for (const CaseResult* r : list) {
-      met += r->met;
-      runs += r->runs;
-      sum += r->x_eg / r->runs;
-      worst = std::max(worst, r->x_eg / r->runs);
+      met += r->met();
+      runs += r->runs();
+      sum += r->x_eg() / r->runs();
+      worst = std::max(worst, r->x_eg() / r->runs());
     }
     table += fmt::format("{:<9} SLA met {}/{}; cost x EG mean {:.3f}, worst case {:.3f}\n", policy,
                          met, runs, sum / static_cast<double>(list.size()), worst);
@@ -280,7 +280,7 @@ int RunEval(const EvalFlags& f) {
       double ratio = 0.0;
       const auto& paper = by_policy["paper"];
       for (size_t i = 0; i < list.size() && i < paper.size(); ++i) {
-        ratio += list[i]->cost / paper[i]->cost;
+        ratio += list[i]->cost() / paper[i]->cost();
       }
       table += fmt::format("{:<9} cost / paper's on the same streams: {:.3f} (mean over cases)\n",
                            policy, ratio / static_cast<double>(list.size()));
