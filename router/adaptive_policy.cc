@@ -305,6 +305,7 @@ void AdaptivePolicy::Decide(const RouteRequest& request, uint64_t task_key, Deci
     out->cost_estimate[m] = state_.costs.Estimate(m);
     out->score[m] = v * out->cost_estimate[m] + q * (target - tilde_[m]);
   }
+  if (tuning_.hull_z > 0.0) LiftOffHull(out, q, v, target);
   uint32_t exploit = CommonState::ArgminScore(out->score, out->cost_estimate);
   // Behind the target, models dearer than that choice get the benefit of their uncertainty
   // (in proportion to how far behind): the one way a model written off after an unlucky
@@ -433,6 +434,59 @@ void AdaptivePolicy::Decide(const RouteRequest& request, uint64_t task_key, Deci
         }
       }
     }
+  }
+}
+
+void AdaptivePolicy::LiftOffHull(Decision* out, double q, double v, double target) {
+  // The efficient frontier of the decision's estimates (cost against tilde_): from the
+  // cheapest known model, the steepest rise in satisfaction per cost, step by step, as in
+  // BuildFrontier. Only its vertices can ever win the argmin, at some ratio v / q. A model
+  // strictly between two vertices in cost but below their chord never wins at any ratio:
+  // where the queue would need its satisfaction, a mix of the cheaper and the dearer vertex
+  // is served instead, so it gets no labels that could show its estimate to be low (a trap
+  // that feeds itself). Such a model is judged at its upper confidence bound: where that
+  // lifts it above the chord, it is served in place of the mix (whose two models cost about
+  // as much, on average, at the ratio where they alternate), and a model that is truly
+  // worse falls back below the chord as its standard error shrinks with the labels.
+  on_hull_.assign(num_models_, 0);
+  size_t at = num_models_;
+  for (size_t m : cost_order_) {
+    if (!state_.costs.Known(m)) continue;
+    if (at == num_models_ ||
+        (out->cost_estimate[m] == out->cost_estimate[at] && tilde_[m] > tilde_[at])) {
+      at = m;
+    } else if (out->cost_estimate[m] > out->cost_estimate[at]) {
+      break;
+    }
+  }
+  if (at == num_models_) return;
+  on_hull_[at] = 1;
+  double first_cost = out->cost_estimate[at], last_cost = first_cost;
+  while (true) {
+    double best_slope = 0.0;
+    size_t next = num_models_;
+    for (size_t m = 0; m < num_models_; ++m) {
+      if (!state_.costs.Known(m)) continue;
+      const double dp = tilde_[m] - tilde_[at];
+      const double dc = out->cost_estimate[m] - out->cost_estimate[at];
+      if (dp <= 0.0 || dc < 0.0) continue;
+      const double slope = dc == 0.0 ? std::numeric_limits<double>::infinity() : dp / dc;
+      if (slope > best_slope) {
+        best_slope = slope;
+        next = m;
+      }
+    }
+    if (next == num_models_) break;
+    on_hull_[next] = 1;
+    last_cost = out->cost_estimate[next];
+    at = next;
+  }
+  for (size_t m = 0; m < num_models_; ++m) {
+    if (on_hull_[m] || !state_.costs.Known(m)) continue;
+    const double c = out->cost_estimate[m];
+    if (c <= first_cost || c >= last_cost) continue;
+    tilde_[m] = std::min(1.0, tilde_[m] + tuning_.hull_z * sd_[m]);
+    out->score[m] = v * c + q * (target - tilde_[m]);
   }
 }
 

@@ -28,8 +28,12 @@
 //      +-queue_dither.
 //   5. Decision. argmin_m V*E_m + Q*(target - p_m(x)), ties to the cheaper model. Behind the
 //      target, models dearer than the choice are judged with optimism growing with the
-//      backlog, so a model written off after an unlucky start is retried. Models whose cost
-//      is still unknown look free, so each is tried once.
+//      backlog, so a model written off after an unlucky start is retried. A model that is
+//      off the task's efficient frontier (estimates against costs) between two models on it
+//      is judged at hull_z standard errors above its estimate (hull optimism): otherwise a
+//      mix of its two neighbours is served in its place and it never gets the labels that
+//      could show it to be better. Models whose cost is still unknown look free, so each is
+//      tried once.
 //   6. Exploration. With probability explore_rate, one extra model runs beside the chosen one
 //      if it could beat it under optimistic estimates and the extra spend stays within
 //      explore_budget of the spend on the rule's choices. Guarantee (constant per-call costs,
@@ -139,6 +143,9 @@ class AdaptivePolicy final : public Policy {
   void BuildFrontier(Rng* noise, const std::vector<size_t>& known, Frontier* out) const;
   static double PriceFor(const Frontier& frontier, double target, double dearest, bool* reached);
   void RefreshPrices();
+  // Hull optimism (AdaptiveTuning::hull_z): raises tilde_ and the score of the models off
+  // the decision's efficient frontier, between two of its vertices.
+  void LiftOffHull(Decision* out, double q, double v, double target);
   void UpdateLean();
   TaskStats& TaskFor(uint64_t task_key);
   const TaskStats* FindTask(uint64_t task_key) const;
@@ -185,6 +192,7 @@ class AdaptivePolicy final : public Policy {
     size_t first, last;  // positions in cost_order_
   };
   mutable std::vector<PavBlock> blocks_;  // scratch of TaskEstimates
+  std::vector<char> on_hull_;             // scratch of LiftOffHull
   Frontier frontier_;
   std::vector<double> prices_;
 };

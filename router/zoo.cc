@@ -39,6 +39,7 @@ const TuningField kTuningFields[] = {
     {"optimism_labels", &AdaptiveTuning::optimism_labels, nullptr, nullptr},
     {"optimism_floor", &AdaptiveTuning::optimism_floor, nullptr, nullptr},
     {"optimism_start", &AdaptiveTuning::optimism_start, nullptr, nullptr},
+    {"hull_z", &AdaptiveTuning::hull_z, nullptr, nullptr},
     {"thompson", &AdaptiveTuning::thompson, nullptr, nullptr},
     {"novelty_z", &AdaptiveTuning::novelty_z, nullptr, nullptr},
     {"novelty_labels", &AdaptiveTuning::novelty_labels, nullptr, nullptr},
@@ -155,6 +156,7 @@ Status RouterConfig::Validate() const {
   positive(a.optimism_labels, "optimism_labels");
   nonneg(a.optimism_start, "optimism_start");
   nonneg(a.novelty_z, "novelty_z");
+  nonneg(a.hull_z, "hull_z");
   nonneg(a.thompson, "thompson");
   nonneg(a.warmup_labels, "warmup_labels");
   nonneg(a.pending_z, "pending_z");

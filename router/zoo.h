@@ -99,6 +99,11 @@ struct AdaptiveTuning {
   // (in backlog scales) beyond, so that far behind the target every model not ruled out
   // by the evidence is tried.
   double optimism_start = 3.0;
+  // Hull optimism: a model whose estimate puts it off the efficient frontier of its task,
+  // between a cheaper and a dearer model that are on it (so that a mix of those two is
+  // served instead, and it gets no labels that could show its estimate to be low), is
+  // judged at hull_z standard errors above its estimate. 0 disables.
+  double hull_z = 3.0;
   // Thompson sampling: decisions use estimates drawn from their posteriors, with standard
   // errors scaled by `thompson` (0: point estimates).
   double thompson = 0.0;

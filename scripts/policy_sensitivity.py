@@ -33,6 +33,7 @@ VARIANTS = [
     ("optimism", [0.5, 2]),
     ("optimism_start", [1.5, 6]),
     ("optimism_floor", [0, 2]),
+    ("hull_z", [0, 1.5, 6]),
     ("explore_budget", [0.025, 0.1]),
     ("explore_rate", [0.125, 0.5]),
     ("text_gate_margin", [0.001, 0.004]),
