@@ -305,8 +305,11 @@ void AdaptivePolicy::Decide(const RouteRequest& request, uint64_t task_key, Deci
     out->cost_estimate[m] = state_.costs.Estimate(m);
     out->score[m] = v * out->cost_estimate[m] + q * (target - tilde_[m]);
   }
-  if (tuning_.hull_z > 0.0) LiftOffHull(out, q, v, target);
   uint32_t exploit = CommonState::ArgminScore(out->score, out->cost_estimate);
+  if (tuning_.hull_z > 0.0) {
+    LiftOffHull(out, q, v, target, out->cost_estimate[exploit]);
+    exploit = CommonState::ArgminScore(out->score, out->cost_estimate);
+  }
   // Behind the target, models dearer than that choice get the benefit of their uncertainty
   // (in proportion to how far behind): the one way a model written off after an unlucky
   // start gets retried. Cheaper models never do, since believing a cheap model better than
@@ -437,17 +440,21 @@ void AdaptivePolicy::Decide(const RouteRequest& request, uint64_t task_key, Deci
   }
 }
 
-void AdaptivePolicy::LiftOffHull(Decision* out, double q, double v, double target) {
+void AdaptivePolicy::LiftOffHull(Decision* out, double q, double v, double target,
+                                 double chosen_cost) {
   // The efficient frontier of the decision's estimates (cost against tilde_): from the
   // cheapest known model, the steepest rise in satisfaction per cost, step by step, as in
   // BuildFrontier. Only its vertices can ever win the argmin, at some ratio v / q. A model
   // strictly between two vertices in cost but below their chord never wins at any ratio:
   // where the queue would need its satisfaction, a mix of the cheaper and the dearer vertex
   // is served instead, so it gets no labels that could show its estimate to be low (a trap
-  // that feeds itself). Such a model is judged at its upper confidence bound: where that
-  // lifts it above the chord, it is served in place of the mix (whose two models cost about
-  // as much, on average, at the ratio where they alternate), and a model that is truly
-  // worse falls back below the chord as its standard error shrinks with the labels.
+  // that feeds itself). Such a model is judged at its upper confidence bound, so it is
+  // served and measured, and a model that is truly worse falls back below the chord as its
+  // standard error shrinks with the labels. Only models dearer than the rule's choice are
+  // lifted: one that displaces a cheaper choice is (by its estimate) at least as
+  // satisfying, so its labels are bought with money; one that displaced a dearer choice
+  // would be bought with satisfaction, the SLA's (with 20 % feedback that missed alpha on
+  // the pooled stream in 18 of 320 runs, against 6 without hull optimism).
   on_hull_.assign(num_models_, 0);
   size_t at = num_models_;
   for (size_t m : cost_order_) {
@@ -484,7 +491,7 @@ void AdaptivePolicy::LiftOffHull(Decision* out, double q, double v, double targe
   for (size_t m = 0; m < num_models_; ++m) {
     if (on_hull_[m] || !state_.costs.Known(m)) continue;
     const double c = out->cost_estimate[m];
-    if (c <= first_cost || c >= last_cost) continue;
+    if (c <= first_cost || c >= last_cost || c <= chosen_cost) continue;
     tilde_[m] = std::min(1.0, tilde_[m] + tuning_.hull_z * sd_[m]);
     out->score[m] = v * c + q * (target - tilde_[m]);
   }

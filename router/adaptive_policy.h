@@ -30,10 +30,10 @@
 //      target, models dearer than the choice are judged with optimism growing with the
 //      backlog, so a model written off after an unlucky start is retried. A model that is
 //      off the task's efficient frontier (estimates against costs) between two models on it
-//      is judged at hull_z standard errors above its estimate (hull optimism): otherwise a
-//      mix of its two neighbours is served in its place and it never gets the labels that
-//      could show it to be better. Models whose cost is still unknown look free, so each is
-//      tried once.
+//      is judged at hull_z standard errors above its estimate where it is dearer than the
+//      choice (hull optimism): otherwise a mix of its two neighbours is served in its place
+//      and it never gets the labels that could show it to be better. Models whose cost is still
+//      unknown look free, so each is tried once.
 //   6. Exploration. With probability explore_rate, one extra model runs beside the chosen one
 //      if it could beat it under optimistic estimates and the extra spend stays within
 //      explore_budget of the spend on the rule's choices. Guarantee (constant per-call costs,
@@ -144,8 +144,9 @@ class AdaptivePolicy final : public Policy {
   static double PriceFor(const Frontier& frontier, double target, double dearest, bool* reached);
   void RefreshPrices();
   // Hull optimism (AdaptiveTuning::hull_z): raises tilde_ and the score of the models off
-  // the decision's efficient frontier, between two of its vertices.
-  void LiftOffHull(Decision* out, double q, double v, double target);
+  // the decision's efficient frontier, between two of its vertices, that cost more than
+  // chosen_cost (the rule's choice).
+  void LiftOffHull(Decision* out, double q, double v, double target, double chosen_cost);
   void UpdateLean();
   TaskStats& TaskFor(uint64_t task_key);
   const TaskStats* FindTask(uint64_t task_key) const;

@@ -102,8 +102,10 @@ struct AdaptiveTuning {
   // Hull optimism: a model whose estimate puts it off the efficient frontier of its task,
   // between a cheaper and a dearer model that are on it (so that a mix of those two is
   // served instead, and it gets no labels that could show its estimate to be low), is
-  // judged at hull_z standard errors above its estimate. 0 disables.
-  double hull_z = 3.0;
+  // judged at hull_z standard errors above its estimate, where it is dearer than the
+  // rule's choice (so its labels are bought with money, never with satisfaction). 0
+  // disables.
+  double hull_z = 4.0;
   // Thompson sampling: decisions use estimates drawn from their posteriors, with standard
   // errors scaled by `thompson` (0: point estimates).
   double thompson = 0.0;
