@@ -440,6 +440,33 @@ void AdaptivePolicy::Decide(const RouteRequest& request, uint64_t task_key, Deci
   }
 }
 
+size_t AdaptivePolicy::CheapestModel(const std::vector<double>& p,
+                                     const std::vector<size_t>& known) const {
+  size_t at = known[0];
+  for (size_t m : known) {
+    const double cm = state_.costs.Estimate(m), ca = state_.costs.Estimate(at);
+    if (cm < ca || (cm == ca && p[m] > p[at])) at = m;
+  }
+  return at;
+}
+
+size_t AdaptivePolicy::NextVertex(size_t at, const std::vector<double>& p,
+                                  const std::vector<size_t>& known, double* slope) const {
+  size_t next = num_models_;
+  *slope = 0.0;
+  for (size_t m : known) {
+    const double dp = p[m] - p[at];
+    const double dc = state_.costs.Estimate(m) - state_.costs.Estimate(at);
+    if (dp <= 0.0 || dc < 0.0) continue;
+    const double s = dc == 0.0 ? std::numeric_limits<double>::infinity() : dp / dc;
+    if (s > *slope) {
+      *slope = s;
+      next = m;
+    }
+  }
+  return next;
+}
+
 void AdaptivePolicy::LiftOffHull(Decision* out, double q, double v, double target,
                                  double chosen_cost) {
   // The efficient frontier of the decision's estimates (cost against tilde_): from the
@@ -455,34 +482,18 @@ void AdaptivePolicy::LiftOffHull(Decision* out, double q, double v, double targe
   // satisfying, so its labels are bought with money; one that displaced a dearer choice
   // would be bought with satisfaction, the SLA's (with 20 % feedback that missed alpha on
   // the pooled stream in 18 of 320 runs, against 6 without hull optimism).
-  on_hull_.assign(num_models_, 0);
-  size_t at = num_models_;
-  for (size_t m : cost_order_) {
-    if (!state_.costs.Known(m)) continue;
-    if (at == num_models_ ||
-        (out->cost_estimate[m] == out->cost_estimate[at] && tilde_[m] > tilde_[at])) {
-      at = m;
-    } else if (out->cost_estimate[m] > out->cost_estimate[at]) {
-      break;
-    }
+  known_.clear();
+  for (size_t m = 0; m < num_models_; ++m) {
+    if (state_.costs.Known(m)) known_.push_back(m);
   }
-  if (at == num_models_) return;
+  if (known_.empty()) return;
+  on_hull_.assign(num_models_, 0);
+  size_t at = CheapestModel(tilde_, known_);
   on_hull_[at] = 1;
-  double first_cost = out->cost_estimate[at], last_cost = first_cost;
+  const double first_cost = out->cost_estimate[at];
+  double last_cost = first_cost, slope = 0.0;
   while (true) {
-    double best_slope = 0.0;
-    size_t next = num_models_;
-    for (size_t m = 0; m < num_models_; ++m) {
-      if (!state_.costs.Known(m)) continue;
-      const double dp = tilde_[m] - tilde_[at];
-      const double dc = out->cost_estimate[m] - out->cost_estimate[at];
-      if (dp <= 0.0 || dc < 0.0) continue;
-      const double slope = dc == 0.0 ? std::numeric_limits<double>::infinity() : dp / dc;
-      if (slope > best_slope) {
-        best_slope = slope;
-        next = m;
-      }
-    }
+    const size_t next = NextVertex(at, tilde_, known_, &slope);
     if (next == num_models_) break;
     on_hull_[next] = 1;
     last_cost = out->cost_estimate[next];
@@ -673,27 +684,13 @@ void AdaptivePolicy::BuildFrontier(Rng* noise, const std::vector<size_t>& known,
     for (size_t m : known) {
       p[m] = noise == nullptr ? base[m] : std::clamp(base[m] + sd[m] * noise->Normal(), 0.0, 1.0);
     }
-    size_t at = known[0];
-    for (size_t m : known) {
-      const double cm = state_.costs.Estimate(m), ca = state_.costs.Estimate(at);
-      if (cm < ca || (cm == ca && p[m] > p[at])) at = m;
-    }
+    size_t at = CheapestModel(p, known);
     out->base += f * p[at];
     while (true) {
-      double best_slope = 0.0;
-      size_t next = num_models_;
-      for (size_t m : known) {
-        const double dp = p[m] - p[at];
-        const double dc = state_.costs.Estimate(m) - state_.costs.Estimate(at);
-        if (dp <= 0.0 || dc < 0.0) continue;
-        const double slope = dc == 0.0 ? std::numeric_limits<double>::infinity() : dp / dc;
-        if (slope > best_slope) {
-          best_slope = slope;
-          next = m;
-        }
-      }
+      double slope = 0.0;
+      const size_t next = NextVertex(at, p, known, &slope);
       if (next == num_models_) break;
-      out->steps.push_back({1.0 / best_slope, f * (p[next] - p[at])});
+      out->steps.push_back({1.0 / slope, f * (p[next] - p[at])});
       at = next;
     }
   }

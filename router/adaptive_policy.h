@@ -141,6 +141,12 @@ class AdaptivePolicy final : public Policy {
     double base = 0.0;                // weighted satisfaction of the cheapest models
   };
   void BuildFrontier(Rng* noise, const std::vector<size_t>& known, Frontier* out) const;
+  // The cheapest of `known` (the most satisfying of equally cheap ones) by satisfaction p.
+  size_t CheapestModel(const std::vector<double>& p, const std::vector<size_t>& known) const;
+  // The efficient frontier's next vertex after `at`: the model of `known` whose satisfaction
+  // p rises most per unit of cost over at's; num_models_ if none rises. *slope gets the rise.
+  size_t NextVertex(size_t at, const std::vector<double>& p, const std::vector<size_t>& known,
+                    double* slope) const;
   static double PriceFor(const Frontier& frontier, double target, double dearest, bool* reached);
   void RefreshPrices();
   // Hull optimism (AdaptiveTuning::hull_z): raises tilde_ and the score of the models off
@@ -194,6 +200,7 @@ class AdaptivePolicy final : public Policy {
   };
   mutable std::vector<PavBlock> blocks_;  // scratch of TaskEstimates
   std::vector<char> on_hull_;             // scratch of LiftOffHull
+  std::vector<size_t> known_;             // scratch of LiftOffHull: models with a known cost
   Frontier frontier_;
   std::vector<double> prices_;
 };
