@@ -499,8 +499,8 @@ void AdaptivePolicy::LiftOffHull(Decision* out, double q, double v, double targe
     last_cost = out->cost_estimate[next];
     at = next;
   }
-  for (size_t m = 0; m < num_models_; ++m) {
-    if (on_hull_[m] || !state_.costs.Known(m)) continue;
+  for (size_t m : known_) {
+    if (on_hull_[m]) continue;
     const double c = out->cost_estimate[m];
     if (c <= first_cost || c >= last_cost || c <= chosen_cost) continue;
     tilde_[m] = std::min(1.0, tilde_[m] + tuning_.hull_z * sd_[m]);

@@ -1166,7 +1166,7 @@ TEST(AdaptiveHull, AMiddleModelWrittenOffByEarlyLabelsIsWonBackAtLowerCost) {
     return t;
   };
   const Tally off = tally(0.0), on = tally(3.0);
-  // Measured: 6 of 30 runs trapped at 10.6 per request without; 1 at 8.8 with.
+  // Measured: 6 of 30 runs trapped at 10.6 per request without; none at 8.7 with.
   EXPECT_GE(off.trapped, 4);
   EXPECT_LE(on.trapped, 2);
   EXPECT_LT(on.cost, 0.9 * off.cost);
