@@ -157,7 +157,20 @@ double AdaptivePolicy::PendingShortfall(const TenantState& tenant) const {
   return tenant.pending + tenant.inflight - n * bias + tuning_.pending_z * std::sqrt(var);
 }
 
-double AdaptivePolicy::QueueLevel(double b) const {
+double AdaptivePolicy::BacklogScale(const TenantState& tenant) const {
+  // See AdaptiveTuning::clear_requests. The backlog's excursions under a given price response
+  // grow with the noise of the satisfaction the stream has seen, as does the surplus the
+  // margin has built by then (about 2 margin sqrt(margin_scale n) for n >> margin_scale), so
+  // a scale growing at the same rate keeps the chance of ending the horizon below alpha where
+  // it was at margin_scale labels. The growth stops where one scale of backlog would take
+  // the zoo, at full effort, more than clear_requests requests to clear.
+  const double fixed = tuning_.backlog_scale;
+  if (tuning_.clear_requests <= 0.0) return fixed;
+  const double grown = fixed * std::sqrt(std::max(1.0, tenant.labels / tuning_.margin_scale));
+  return std::max(fixed, std::min(grown, tenant.headroom * tuning_.clear_requests));
+}
+
+double AdaptivePolicy::QueueLevel(double b, double scale) const {
   // The price rises exponentially with the backlog: a small backlog is left to the usual
   // alternation between adjacent models, a large one calls in the dearer models at once, so
   // the backlog cannot linger far above zero (where it would end the horizon below alpha).
@@ -172,8 +185,7 @@ double AdaptivePolicy::QueueLevel(double b) const {
   }
   if (!tuning_.exponential_queue) return std::max(0.0, tuning_.q_reference + b);
   return tuning_.q_reference *
-         std::min(tuning_.max_queue_factor,
-                  std::exp(std::clamp(b / tuning_.backlog_scale, -30.0, 30.0)));
+         std::min(tuning_.max_queue_factor, std::exp(std::clamp(b / scale, -30.0, 30.0)));
 }
 
 double AdaptivePolicy::Bonus() const {
@@ -268,7 +280,7 @@ void AdaptivePolicy::Decide(const RouteRequest& request, uint64_t task_key, Deci
   // The backlog as the queue sees it: labeled shortfall plus that of the requests pending.
   const double backlog = tenant.backlog + PendingShortfall(tenant);
   const double behind =
-      std::clamp((backlog - tuning_.optimism_start) / tuning_.backlog_scale, 0.0, kMaxBehind);
+      std::clamp((backlog - tuning_.optimism_start) / BacklogScale(tenant), 0.0, kMaxBehind);
   const double bonus = Bonus();
   // Dithering: the backlog the decision sees is jittered by a uniform draw in
   // [-queue_dither, queue_dither]. Near a switching point the choice between two models is
@@ -278,7 +290,7 @@ void AdaptivePolicy::Decide(const RouteRequest& request, uint64_t task_key, Deci
   // bias of adaptively collected data), most for models right at the SLA's edge.
   const double jitter =
       tuning_.queue_dither > 0.0 ? tuning_.queue_dither * (2.0 * rng_.Uniform() - 1.0) : 0.0;
-  const double q = QueueLevel(backlog + jitter);
+  const double q = QueueLevel(backlog + jitter, BacklogScale(tenant));
   const double v = tuning_.q_reference / (tenant.price * std::exp(tenant.correction));
   TaskEstimates(task, &base_, &sd_);
   for (size_t m = 0; m < m_count; ++m) {
@@ -601,7 +613,7 @@ void AdaptivePolicy::OnFeedback(const Decision& decision, const SparseFeatures& 
         buffer = tuning_.start_backlog / tuning_.buffer_labels;
       }
       tenant.labels += 1.0;
-      tenant.backlog = std::max(-kFloorScales * tuning_.backlog_scale,
+      tenant.backlog = std::max(-kFloorScales * BacklogScale(tenant),
                                 tenant.backlog + decision.alpha - s + buffer);
       // Integral action: a backlog that persists means the estimated price is off; correct
       // it, so the queue settles at q_reference whatever the estimates' bias. It starts once
@@ -673,6 +685,7 @@ void AdaptivePolicy::BuildFrontier(Rng* noise, const std::vector<size_t>& known,
   // estimate is replaced by a draw from its (normal) posterior.
   out->steps.clear();
   out->base = 0.0;
+  out->top = 0.0;
   double total_requests = 0.0;
   for (const auto& [key, task] : tasks_) total_requests += task.requests;
   if (total_requests <= 0.0) return;
@@ -686,13 +699,16 @@ void AdaptivePolicy::BuildFrontier(Rng* noise, const std::vector<size_t>& known,
     }
     size_t at = CheapestModel(p, known);
     out->base += f * p[at];
+    double top = p[at];
     while (true) {
       double slope = 0.0;
       const size_t next = NextVertex(at, p, known, &slope);
       if (next == num_models_) break;
       out->steps.push_back({1.0 / slope, f * (p[next] - p[at])});
       at = next;
+      top = p[at];
     }
+    out->top += f * top;
   }
   std::sort(out->steps.begin(), out->steps.end(),
             [](const FrontierStep& a, const FrontierStep& b) { return a.price < b.price; });
@@ -746,6 +762,7 @@ void AdaptivePolicy::RefreshPrices() {
   Rng noise(Rng::Mix(0x7072696365ull /* "price" */, static_cast<uint64_t>(labels_)));
   prices_.assign(tenants_.size() * static_cast<size_t>(draws), 0.0);
   std::vector<int> reached(tenants_.size(), 0);
+  std::vector<double> headroom(tenants_.size(), 0.0);
   for (int k = 0; k < draws; ++k) {
     BuildFrontier(draws == 1 ? nullptr : &noise, known, &frontier_);
     for (uint32_t j = 0; j < tenants_.size(); ++j) {
@@ -753,6 +770,7 @@ void AdaptivePolicy::RefreshPrices() {
       prices_[j * static_cast<size_t>(draws) + static_cast<size_t>(k)] =
           PriceFor(frontier_, Target(j), dearest, &ok);
       reached[j] += ok ? 1 : 0;
+      headroom[j] += (frontier_.top - Target(j)) / draws;
     }
   }
   for (uint32_t j = 0; j < tenants_.size(); ++j) {
@@ -763,12 +781,13 @@ void AdaptivePolicy::RefreshPrices() {
     std::nth_element(first, first + k, first + draws);
     const double price = first[k];
     tenant.unreachable = 2 * reached[j] < draws && all_n_ >= 100.0;
+    tenant.headroom = headroom[j];
     if (price > 0.0 && std::isfinite(price)) tenant.price = price;
   }
 }
 
 void AdaptivePolicy::SaveLearningState(Packer* pk) const {
-  pk->pack_map(12);
+  pk->pack_map(13);
   pk->pack("shared");
   const std::string shared = shared_.Serialize();
   pk->pack_bin(static_cast<uint32_t>(shared.size()));
@@ -818,6 +837,9 @@ void AdaptivePolicy::SaveLearningState(Packer* pk) const {
     pk->pack(t.correction);
     pk->pack(t.integrating);
   }
+  pk->pack("headroom");
+  pk->pack_array(static_cast<uint32_t>(tenants_.size()));
+  for (const TenantState& t : tenants_) pk->pack(t.headroom);
   pk->pack("gates");
   pk->pack_array(static_cast<uint32_t>(gates_.size()));
   for (size_t m = 0; m < gates_.size(); ++m) {
@@ -857,12 +879,19 @@ Status AdaptivePolicy::LoadLearningState(const msgpack::object& object) {
   MESSPLUS_RETURN_IF_ERROR(map->Get("tasks", &tasks));
   MESSPLUS_RETURN_IF_ERROR(map->Get("tenants", &tenants));
   MESSPLUS_RETURN_IF_ERROR(map->Get("gates", &gates));
+  // The headroom per tenant (absent from states saved before it was kept: then 0, the fixed
+  // backlog scale, until the next price refresh).
+  std::vector<double> headroom(tenants_.size(), 0.0);
+  if (map->Find("headroom") != nullptr) {
+    MESSPLUS_RETURN_IF_ERROR(map->Get("headroom", &headroom));
+  }
   auto finite = [](const std::vector<double>& v) {
     return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); });
   };
   if (model_n.size() != num_models_ || model_sum.size() != num_models_ ||
       (all.size() != 3 && all.size() != 5) || spend.size() != 2 ||
-      tenants.size() != tenants_.size() || gates.size() != gates_.size() || !finite(model_n) ||
+      tenants.size() != tenants_.size() || gates.size() != gates_.size() ||
+      headroom.size() != tenants_.size() || !finite(headroom) || !finite(model_n) ||
       !finite(model_sum) || !finite(all) || !finite(spend)) {
     return Status::DataLoss("adaptive policy state does not match the configuration");
   }
@@ -950,6 +979,7 @@ Status AdaptivePolicy::LoadLearningState(const msgpack::object& object) {
     t.correction =
         std::clamp(correction, -tuning_.max_price_correction, tuning_.max_price_correction);
     t.integrating = integrating;
+    t.headroom = headroom[j];
   }
   for (size_t m = 0; m < gates_.size(); ++m) {
     auto [n, sum, sum_sq, open, bias, bias_n] = gates[m];

@@ -25,7 +25,10 @@
 //      predicted shortfall of requests whose label has not arrived (yet, or ever), corrected
 //      for the measured bias of such predictions plus an allowance for their variance (the
 //      outcomes' own and that of the measured bias). The decision sees b jittered by
-//      +-queue_dither.
+//      +-queue_dither. The scale is backlog_scale until margin_scale labels, then grows as
+//      the square root of the labels (as the margin's accumulated surplus does), but only as
+//      far as one scale of backlog can be cleared at full effort in clear_requests requests
+//      (the headroom of the most satisfying allocation over the target, from the LP).
 //   5. Decision. argmin_m V*E_m + Q*(target - p_m(x)), ties to the cheaper model. Behind the
 //      target, models dearer than the choice are judged with optimism growing with the
 //      backlog, so a model written off after an unlucky start is retried. A model that is
@@ -77,6 +80,9 @@ class AdaptivePolicy final : public Policy {
   double price(uint32_t tenant) const { return tenants_[tenant].price; }
   double backlog(uint32_t tenant) const { return tenants_[tenant].backlog; }
   double pending(uint32_t tenant) const { return tenants_[tenant].pending; }
+  double headroom(uint32_t tenant) const { return tenants_[tenant].headroom; }
+  // The backlog scale of the tenant's exponential queue (AdaptiveTuning::clear_requests).
+  double backlog_scale(uint32_t tenant) const { return BacklogScale(tenants_[tenant]); }
   bool text_gate_open(size_t model) const { return gates_[model].open; }
   double serve_spend() const { return serve_spend_; }
   double explore_spend() const { return explore_spend_; }
@@ -102,6 +108,7 @@ class AdaptivePolicy final : public Policy {
     double calibration_sum = 0.0, calibration_n = 0.0;  // served labels minus predictions
     double price = 1.0;  // lambda: cost per unit of satisfaction at the allocation
     bool unreachable = false;
+    double headroom = 0.0;     // most satisfying allocation's satisfaction minus the target
     double correction = 0.0;   // log of the integral correction of the price
     bool integrating = false;  // set once the starting backlog has been worked off
   };
@@ -127,7 +134,8 @@ class AdaptivePolicy final : public Policy {
   double Target(uint32_t tenant) const;
   double Bonus() const;
   // Q for a backlog b (labeled plus pending shortfall, as the decision sees it).
-  double QueueLevel(double b) const;
+  double QueueLevel(double b, double scale) const;
+  double BacklogScale(const TenantState& tenant) const;
   double PendingShortfall(const TenantState& tenant) const;
   // True when the served model was at the end of the ladder the backlog pushes toward (the
   // most satisfying behind the target, the cheapest ahead of it): the integral then holds.
@@ -139,6 +147,7 @@ class AdaptivePolicy final : public Policy {
   struct Frontier {
     std::vector<FrontierStep> steps;  // by price, cheapest first
     double base = 0.0;                // weighted satisfaction of the cheapest models
+    double top = 0.0;                 // weighted satisfaction of the most satisfying models
   };
   void BuildFrontier(Rng* noise, const std::vector<size_t>& known, Frontier* out) const;
   // The cheapest of `known` (the most satisfying of equally cheap ones) by satisfaction p.

@@ -26,6 +26,7 @@ const TuningField kTuningFields[] = {
 
     {"max_queue_factor", &AdaptiveTuning::max_queue_factor, nullptr, nullptr},
     {"backlog_scale", &AdaptiveTuning::backlog_scale, nullptr, nullptr},
+    {"clear_requests", &AdaptiveTuning::clear_requests, nullptr, nullptr},
     {"queue_dither", &AdaptiveTuning::queue_dither, nullptr, nullptr},
     {"backlog_deadzone", &AdaptiveTuning::backlog_deadzone, nullptr, nullptr},
     {"start_backlog", &AdaptiveTuning::start_backlog, nullptr, nullptr},
@@ -140,6 +141,7 @@ Status RouterConfig::Validate() const {
   positive(a.q_reference, "q_reference");
   nonneg(a.monotone_z, "monotone_z");
   positive(a.backlog_scale, "backlog_scale");
+  nonneg(a.clear_requests, "clear_requests");
   if (!(a.max_queue_factor >= 1.0)) problem("adaptive.max_queue_factor must be >= 1");
   if (a.price_draws < 1 || a.price_draws > 1000)
     problem("adaptive.price_draws must be in [1, 1000]");

@@ -58,6 +58,15 @@ struct AdaptiveTuning {
   // The exponential queue never exceeds max_queue_factor * q_reference.
   double max_queue_factor = 1e9;
   double backlog_scale = 6.0;
+  // The scale grows with the evidence: beyond margin_scale labels it is
+  // backlog_scale * sqrt(labels / margin_scale) (the rate at which the margin's accumulated
+  // surplus grows, so the two keep their ratio), but never beyond headroom * clear_requests,
+  // headroom being how far the most satisfying allocation is estimated above the target: a
+  // backlog of one scale can then always be cleared at full effort within clear_requests
+  // requests. On a long stream a fixed scale answers the outcomes' own random walk by buying
+  // the dearest models; where the zoo cannot catch up quickly the scale stays at
+  // backlog_scale. 0 keeps the scale fixed.
+  double clear_requests = 150.0;
   // Backlog within +-backlog_deadzone units leaves the price where the LP put it.
   double backlog_deadzone = 0.0;
   // Half-width of the uniform jitter added to the backlog a decision sees (see Decide).

@@ -5,7 +5,8 @@ For every setting, runs `messplus eval --suite llama pooled routellm` (seeds 42-
 setting halved and doubled (or switched), and prints one markdown row per variant: SLA met and
 mean / worst cost relative to the educated guess, per suite; and, because three seeds move the
 per-benchmark cost by 0.1-0.5 x EG between neighbouring settings, the same for the Llama
-benchmarks over seeds 1-80 and the SLA of the pooled stream over seeds 1-20.
+benchmarks over seeds 1-80 and the SLA of the pooled stream over seeds 1-20; and the cost of
+the pooled stream at alpha 0.70 with the task, the case closest to its target.
 
 Usage: scripts/policy_sensitivity.py [--bin build/tools/messplus] [--data-dir ../shared/data]
 """
@@ -20,6 +21,7 @@ VARIANTS = [
     ("task_offset_strength", [2.5, 10]),
     ("q_reference", [5, 20]),
     ("backlog_scale", [3, 12]),
+    ("clear_requests", [0, 75, 300]),
     ("queue_dither", [0, 4]),
     ("start_backlog", [2, 8]),
     ("buffer_labels", [150, 600]),
@@ -68,18 +70,21 @@ def main():
     binary = args[args.index("--bin") + 1] if "--bin" in args else "build/tools/messplus"
     extra = ["--data-dir", args[args.index("--data-dir") + 1]] if "--data-dir" in args else []
     print("| setting | value | Llama SLA | Llama x EG mean / worst | Llama 1-80 SLA | "
-          "Llama 1-80 x EG | pooled SLA | pooled x EG | pooled 1-20 SLA | MMLU SLA | MMLU x EG |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "Llama 1-80 x EG | pooled SLA | pooled x EG | pooled 0.70+task x EG | pooled 1-20 SLA | "
+          "MMLU SLA | MMLU x EG |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, values in VARIANTS:
         for value in (values or [None]):
             tune = [] if value is None else ["--tune", f"{name}={value}"]
-            s = summarize(run(binary, extra, ["llama", "pooled", "routellm"], (42, 43, 44), tune))
+            rows = run(binary, extra, ["llama", "pooled", "routellm"], (42, 43, 44), tune)
+            s = summarize(rows)
+            p70 = next(r["cost_x_educated_guess"] for r in rows if r["case"] == "pooled@0.70+task")
             wide = summarize(run(binary, extra, ["llama"], range(1, 81), tune))["llama"]
             pooled = summarize(run(binary, extra, ["pooled"], range(1, 21), tune))["pooled"]
             l, p, m = s["llama"], s["pooled"], s["mmlu"]
             print(f"| {name} | {'default' if value is None else value} | {l[0]}/{l[1]} | "
                   f"{l[2]:.2f} / {l[3]:.2f} | {wide[0]}/{wide[1]} | {wide[2]:.2f} | "
-                  f"{p[0]}/{p[1]} | {p[2]:.2f} | {pooled[0]}/{pooled[1]} | {m[0]}/{m[1]} | "
+                  f"{p[0]}/{p[1]} | {p[2]:.2f} | {p70:.2f} | {pooled[0]}/{pooled[1]} | {m[0]}/{m[1]} | "
                   f"{m[2]:.2f} |", flush=True)
 
 

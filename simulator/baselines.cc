@@ -47,8 +47,7 @@ FixedMix CheapestFixedMix(std::span<const double> sat, std::span<const double> c
   return best;
 }
 
-double EducatedGuessExpectedCost(const Dataset& data, std::span<const size_t> rows,
-                                 double alpha) {
+double EducatedGuessExpectedCost(const Dataset& data, std::span<const size_t> rows, double alpha) {
   const size_t m = data.num_models();
   const double n = static_cast<double>(rows.size());
   std::vector<double> mean_sat(m, 0.0), mean_cost(m, 0.0);

@@ -227,8 +227,9 @@ Result<ReplayResult> RunReplay(const Dataset& data, const ReplayOptions& options
       }
     }
     if (options.trace) {
-      res.trace.push_back({i + 1, data.ids[row], decision.q, total_sat / static_cast<double>(i + 1),
-                           s, decision.served, 0.0, decision.explore, decision.p});
+      res.trace.push_back({i + 1, data.ids[row], decision.q, decision.v, decision.alpha,
+                           total_sat / static_cast<double>(i + 1), s, decision.served, 0.0,
+                           decision.explore, decision.p});
       for (const router::ModelCost& c : costs) res.trace.back().cost += c.cost;
     }
   }

@@ -54,6 +54,8 @@ struct TraceRow {
   uint64_t t;
   std::string id;  // the data row's id
   double q;
+  double v;       // the decision's V (cost weight)
+  double target;  // the satisfaction target the decision aimed at (alpha, tightened)
   double running_satisfaction;
   double satisfaction;  // of the served answer
   uint32_t served;

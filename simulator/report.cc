@@ -150,14 +150,14 @@ std::string FormatSeedSummary(const std::vector<ReplayResult>& results) {
 }
 
 std::string FormatTraceCsv(const ReplayResult& r) {
-  std::string out = "t,q,running_satisfaction,served_model,cost,explored,id,satisfaction";
+  std::string out = "t,q,running_satisfaction,served_model,cost,explored,id,satisfaction,v,target";
   for (const std::string& m : r.models) out += ",p__" + m;
   out += "\n";
   for (const TraceRow& t : r.trace) {
     out += fmt::format("{},{:.6g},{:.6g},{},{:.6g},{},", t.t, t.q, t.running_satisfaction,
                        r.models[t.served], t.cost, t.explored ? 1 : 0);
     AppendCsvField(t.id, &out);
-    out += fmt::format(",{:.6g}", t.satisfaction);
+    out += fmt::format(",{:.6g},{:.6g},{:.6g}", t.satisfaction, t.v, t.target);
     for (double p : t.p) out += fmt::format(",{:.4f}", p);
     out += "\n";
   }

@@ -25,8 +25,9 @@ std::string FormatTable(const ReplayResult& result, const std::string& title);
 // One line per seed plus the mean, for multi-seed runs.
 std::string FormatSeedSummary(const std::vector<ReplayResult>& results);
 
-// The per-request trace as CSV (t, q, running_satisfaction, served_model, cost, explored, id,
-// satisfaction of the served answer, then p__<model> per model).
+// The per-request trace as CSV (t, q, running_satisfaction, served_model, cost,
+// explored, id, satisfaction of the served answer, the decision's V and satisfaction target,
+// then p__<model> per model).
 std::string FormatTraceCsv(const ReplayResult& result);
 
 }  // namespace messplus::simulator

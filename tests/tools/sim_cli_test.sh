@@ -47,7 +47,8 @@ done
 json=$("$bin" sim --data "$good" --alpha 0.6 --seeds 1 2 --json) || fail "two seeds: non-zero exit"
 printf '%s' "$json" | grep -q '"runs"' || fail "several seeds: JSON lacks runs"
 "$bin" sim --data "$good" --alpha 0.6 --seeds 1 --trace "$dir/trace.csv" >/dev/null || fail "trace"
-head -1 "$dir/trace.csv" | grep -q '^t,q,running_satisfaction,served_model,cost,explored' ||
+head -1 "$dir/trace.csv" |
+  grep -q '^t,q,running_satisfaction,served_model,cost,explored,id,satisfaction,v,target,p__' ||
   fail "trace header"
 [ "$(wc -l <"$dir/trace.csv")" -eq 5 ] || fail "trace rows"
 # Each row of the file is served once; the trace names it and the served answer's score.
