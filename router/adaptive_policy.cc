@@ -279,8 +279,8 @@ void AdaptivePolicy::Decide(const RouteRequest& request, uint64_t task_key, Deci
   // uncertainty, so a model written off after an unlucky start is retried.
   // The backlog as the queue sees it: labeled shortfall plus that of the requests pending.
   const double backlog = tenant.backlog + PendingShortfall(tenant);
-  const double behind =
-      std::clamp((backlog - tuning_.optimism_start) / BacklogScale(tenant), 0.0, kMaxBehind);
+  const double scale = BacklogScale(tenant);
+  const double behind = std::clamp((backlog - tuning_.optimism_start) / scale, 0.0, kMaxBehind);
   const double bonus = Bonus();
   // Dithering: the backlog the decision sees is jittered by a uniform draw in
   // [-queue_dither, queue_dither]. Near a switching point the choice between two models is
@@ -290,7 +290,7 @@ void AdaptivePolicy::Decide(const RouteRequest& request, uint64_t task_key, Deci
   // bias of adaptively collected data), most for models right at the SLA's edge.
   const double jitter =
       tuning_.queue_dither > 0.0 ? tuning_.queue_dither * (2.0 * rng_.Uniform() - 1.0) : 0.0;
-  const double q = QueueLevel(backlog + jitter, BacklogScale(tenant));
+  const double q = QueueLevel(backlog + jitter, scale);
   const double v = tuning_.q_reference / (tenant.price * std::exp(tenant.correction));
   TaskEstimates(task, &base_, &sd_);
   for (size_t m = 0; m < m_count; ++m) {
@@ -766,11 +766,12 @@ void AdaptivePolicy::RefreshPrices() {
   for (int k = 0; k < draws; ++k) {
     BuildFrontier(draws == 1 ? nullptr : &noise, known, &frontier_);
     for (uint32_t j = 0; j < tenants_.size(); ++j) {
+      const double target = Target(j);
       bool ok = false;
       prices_[j * static_cast<size_t>(draws) + static_cast<size_t>(k)] =
-          PriceFor(frontier_, Target(j), dearest, &ok);
+          PriceFor(frontier_, target, dearest, &ok);
       reached[j] += ok ? 1 : 0;
-      headroom[j] += (frontier_.top - Target(j)) / draws;
+      headroom[j] += (frontier_.top - target) / draws;
     }
   }
   for (uint32_t j = 0; j < tenants_.size(); ++j) {
